@@ -1,0 +1,101 @@
+"""The `icewatch` command line: collect, report and demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+import structlog
+
+from service import __version__
+from service.collection import TableCollector, TableMetrics
+from service.engine.snapshots import retained_snapshots
+from service.errors import IcewatchError
+from service.iceberg.catalog import load_table, open_catalog
+from service.iceberg.manifests import ManifestAggregateCache, ManifestReader
+from service.logs import configure_logging
+from service.models import TableName
+from service.render import datum_table, health_text
+from service.settings import Settings, load_settings
+
+EXIT_USAGE = 2
+
+log = structlog.get_logger("icewatch")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="icewatch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"icewatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    collect = sub.add_parser("collect", help="print a table's metric datums")
+    collect.add_argument("table", metavar="DB.TABLE")
+    collect.add_argument("--json", action="store_true", help="print a JSON array of datums")
+    collect.add_argument(
+        "--all-snapshots", action="store_true", help="also snapshot metrics for every retained snapshot"
+    )
+
+    report = sub.add_parser("report", help="print a table's health findings")
+    report.add_argument("table", metavar="DB.TABLE")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    demo = sub.add_parser("demo", help="run icewatch on sample tables in an embedded AWS emulator")
+    demo.add_argument("--commits", type=int, default=8, help="commits per sample table (default 8)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed for the sample data")
+    return parser
+
+
+def _collect_one(settings: Settings, text: str, all_snapshots: bool) -> TableMetrics:
+    name = TableName.parse(text)
+    table = load_table(open_catalog(settings.catalog), name)
+    current = table.current_snapshot()
+    snapshots = retained_snapshots(table.metadata) if all_snapshots else [current] if current else []
+    collector = TableCollector(
+        ManifestReader(ManifestAggregateCache(settings.metrics.manifest_cache_entries)), settings
+    )
+    return collector.collect(table, name, snapshots)
+
+
+def _print_collect(metrics: TableMetrics, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([d.as_json() for d in metrics.datums], indent=2))
+    else:
+        print(datum_table(metrics.datums))
+
+
+def _print_report(metrics: TableMetrics, as_json: bool) -> None:
+    if as_json:
+        body = {
+            "table": metrics.table,
+            "snapshot_id": metrics.snapshot_id,
+            "score": metrics.health.score,
+            "severities": metrics.health.severities,
+            "findings": [asdict(f) for f in metrics.health.findings],
+        }
+        print(json.dumps(body, indent=2))
+    else:
+        print(health_text(metrics.table, metrics.health))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        if args.command == "demo":
+            from service.demo import run_demo  # imports moto, which only the demo needs
+
+            return run_demo(settings, commits=args.commits, seed=args.seed)
+        metrics = _collect_one(settings, args.table, getattr(args, "all_snapshots", False))
+        for finding in metrics.health.findings:
+            log.info("health_finding", table=metrics.table, code=finding.code, **finding.figures)
+        if args.command == "collect":
+            _print_collect(metrics, args.json)
+        else:
+            _print_report(metrics, args.json)
+        return 0
+    except (IcewatchError, ValueError) as exc:
+        print(f"icewatch: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

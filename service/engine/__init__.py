@@ -1,0 +1,1 @@
+"""Pure metric computation over Iceberg metadata: no network, no files."""

@@ -1,0 +1,1 @@
+"""The Iceberg adapter: the only modules that read catalogs and metadata files."""

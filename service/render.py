@@ -1,0 +1,49 @@
+"""Text renderings of metrics and health reports for people (JSON for machines is in the models)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from service.engine.catalogue import TABLE_DIMENSION
+from service.engine.health import HealthReport
+from service.models import MetricDatum
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if value.is_integer() and abs(value) < 1e15 else f"{value:,.6g}"
+
+
+def datum_table(datums: Sequence[MetricDatum]) -> str:
+    """An aligned table: metric, value, unit, time, and any dimension besides the table's."""
+    rows = [("METRIC", "VALUE", "UNIT", "TIMESTAMP (UTC)", "DIMENSIONS")]
+    for d in datums:
+        extra = ", ".join(f"{k}={v}" for k, v in d.dimensions if k != TABLE_DIMENSION)
+        rows.append(
+            (d.name, _number(d.value), d.unit.value, d.timestamp.strftime("%Y-%m-%d %H:%M:%S"), extra)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            row[0].ljust(widths[0]),
+            row[1].rjust(widths[1]),
+            *(c.ljust(w) for c, w in zip(row[2:], widths[2:], strict=True)),
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def health_text(table: str, report: HealthReport) -> str:
+    lines = [f"{table}: health score {report.score:.1f} / 100"]
+    if not report.findings:
+        lines.append("  No maintenance needed.")
+    for finding in report.findings:
+        lines += [
+            "",
+            f"* {finding.title} [{finding.code}]",
+            f"  Insight:   {finding.insight}",
+            f"  Challenge: {finding.challenge}",
+            f"  Action:    {finding.action}",
+            "  Figures:   " + ", ".join(f"{k}={_number(float(v))}" for k, v in finding.figures.items()),
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Settings from the environment (prefix ICEWATCH_), in small documented groups.
+
+Every field names its unit and why its default was chosen; `icewatch` reads them once at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.errors import SettingsError
+
+_ENV = SettingsConfigDict(env_prefix="ICEWATCH_", extra="ignore", frozen=True)
+
+
+class CatalogSettings(BaseSettings):
+    """Which Iceberg catalog to read."""
+
+    model_config = _ENV
+
+    catalog_name: str = Field(
+        "default", description="Catalog name; SQL and REST catalogs use it, Glue ignores it."
+    )
+    catalog_properties: dict[str, str] = Field(
+        default_factory=lambda: {"type": "glue"},
+        repr=False,  # may hold credentials; never print it whole
+        description="JSON object of pyiceberg catalog properties (as for `load_catalog`); Glue by default.",
+    )
+
+    @field_validator("catalog_properties", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        # pyiceberg properties are strings; accept JSON numbers and booleans for convenience.
+        if isinstance(value, dict):
+            return {str(k): v if isinstance(v, str) else str(v).lower() for k, v in value.items()}
+        return value
+
+
+class MetricsSettings(BaseSettings):
+    """What the metrics engine computes and how much it keeps in memory."""
+
+    model_config = _ENV
+
+    cloudwatch_namespace: str = Field("IcebergMonitoring", description="CloudWatch namespace (the seed's).")
+    top_partitions: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="Publish per-partition record/file counts for the K largest partitions; "
+        "0 = off, because every partition is a billed custom metric.",
+    )
+    manifest_cache_entries: int = Field(
+        1_000_000,
+        ge=0,
+        description="Bound of the per-manifest aggregate cache, in cached partition entries "
+        "(~0.3 KB each, so the default holds ~300 MB at most); least recently used manifests go first.",
+    )
+
+
+class HealthSettings(BaseSettings):
+    """Thresholds behind health findings and the health score."""
+
+    model_config = _ENV
+
+    small_file_ratio_of_target: float = Field(
+        0.75, gt=0, le=1, description="A data file is small below this fraction of the target file size."
+    )
+    compact_min_small_files: int = Field(
+        100, ge=1, description="Recommend compaction above this many small files (Glue's own trigger)."
+    )
+    compact_max_delete_ratio: float = Field(
+        0.10, gt=0, description="Recommend compaction when deletes / records exceeds this ratio."
+    )
+    expire_max_snapshots: int = Field(
+        100, ge=1, description="Recommend expiring snapshots above this many retained snapshots."
+    )
+    expire_max_snapshot_age_s: int = Field(
+        7 * 24 * 3600,
+        ge=1,
+        description="Recommend expiring snapshots older than this, seconds (7 days, Iceberg's "
+        "default `history.expire.max-snapshot-age-ms` is 5 days; a little slack avoids flapping).",
+    )
+    rewrite_max_small_manifests: int = Field(
+        100,
+        ge=1,
+        description="Recommend rewriting manifests above this many manifests smaller than 75% of "
+        "`commit.manifest.target-size-bytes`.",
+    )
+    repartition_max_skew: float = Field(
+        2.0, gt=0, description="Recommend revisiting partitioning when |skew of record counts| exceeds this."
+    )
+    repartition_min_partitions: int = Field(
+        3, ge=3, description="Skew says little about fewer partitions than this (3 is its minimum)."
+    )
+
+
+class Settings(BaseSettings):
+    """All of icewatch's settings."""
+
+    model_config = _ENV
+
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ICEWATCH_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc
