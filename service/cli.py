@@ -12,7 +12,7 @@ import structlog
 from service import __version__
 from service.collection import TableCollector, TableMetrics
 from service.engine.snapshots import retained_snapshots
-from service.errors import IcewatchError
+from service.errors import IcewatchError, UsageError
 from service.iceberg.catalog import load_table, open_catalog
 from service.iceberg.manifests import ManifestAggregateCache, ManifestReader
 from service.logs import configure_logging
@@ -48,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _collect_one(settings: Settings, text: str, all_snapshots: bool) -> TableMetrics:
-    name = TableName.parse(text)
+    try:
+        name = TableName.parse(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     table = load_table(open_catalog(settings.catalog), name)
     current = table.current_snapshot()
     snapshots = retained_snapshots(table.metadata) if all_snapshots else [current] if current else []
@@ -96,6 +99,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _print_report(metrics, args.json)
         return 0
-    except (IcewatchError, ValueError) as exc:
+    except IcewatchError as exc:
         print(f"icewatch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -5,6 +5,10 @@ class IcewatchError(Exception):
     """Base class for errors icewatch reports to the user."""
 
 
+class UsageError(IcewatchError):
+    """A command-line argument is malformed."""
+
+
 class TableNotFoundError(IcewatchError):
     """The catalog has no such table."""
 

@@ -5,9 +5,9 @@ Every field names its unit and why its default was chosen; `icewatch` reads them
 
 from __future__ import annotations
 
-from typing import Any
+import re
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.errors import SettingsError
@@ -23,19 +23,11 @@ class CatalogSettings(BaseSettings):
     catalog_name: str = Field(
         "default", description="Catalog name; SQL and REST catalogs use it, Glue ignores it."
     )
-    catalog_properties: dict[str, str] = Field(
+    catalog_properties: dict[str, str | int | float | bool] = Field(
         default_factory=lambda: {"type": "glue"},
         repr=False,  # may hold credentials; never print it whole
         description="JSON object of pyiceberg catalog properties (as for `load_catalog`); Glue by default.",
     )
-
-    @field_validator("catalog_properties", mode="before")
-    @classmethod
-    def _stringify(cls, value: Any) -> Any:
-        # pyiceberg properties are strings; accept JSON numbers and booleans for convenience.
-        if isinstance(value, dict):
-            return {str(k): v if isinstance(v, str) else str(v).lower() for k, v in value.items()}
-        return value
 
 
 class MetricsSettings(BaseSettings):
@@ -112,7 +104,9 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"ICEWATCH_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"ICEWATCH_{str(err['loc'][-1]).upper()}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"invalid settings: {problems}") from exc
+    except ValueError as exc:  # pydantic-settings' own error for a value that isn't valid JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        variable = f"ICEWATCH_{field.group(1).upper()}" if field else "an ICEWATCH_ variable"
+        raise SettingsError(f"invalid settings: {variable} is not valid JSON") from exc
