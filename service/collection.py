@@ -92,7 +92,13 @@ class TableCollector:
         small_file_bytes = facts.target_file_size_bytes * self._settings.health.small_file_ratio_of_target
         small_manifest_bytes = 0.75 * _int_property(table, TARGET_MANIFEST_SIZE, TARGET_MANIFEST_SIZE_DEFAULT)
         current = table.current_snapshot()
-        state = self._reader.snapshot_state(table.io, current, small_file_bytes, small_manifest_bytes)
+        state = self._reader.snapshot_state(
+            table.io,
+            current,
+            small_file_bytes,
+            small_manifest_bytes,
+            table_key=str(table.metadata.table_uuid),
+        )
         figures = table_figures(state, facts, now)
         health = assess(figures, self._settings.health)
         state_datums = figure_datums(figures, health.score, table_name, now)

@@ -9,6 +9,9 @@ import tempfile
 for _key in [k for k in os.environ if k.startswith(("PYICEBERG_", "ICEWATCH_", "AWS_"))]:
     del os.environ[_key]
 os.environ["PYICEBERG_HOME"] = tempfile.mkdtemp(prefix="icewatch-pyiceberg-home-")
+# An empty or missing file would make pyiceberg fall through to ~/.pyiceberg.yaml; this one is neither.
+with open(os.path.join(os.environ["PYICEBERG_HOME"], ".pyiceberg.yaml"), "w") as _f:
+    _f.write("icewatch-tests: isolated\n")
 
 import itertools  # noqa: E402
 from collections.abc import Iterator  # noqa: E402

@@ -8,7 +8,7 @@ manifests. Every data file is live in exactly one manifest of a snapshot, so sum
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Iceberg spec constants (manifest_entry.status, data_file.content).
 STATUS_DELETED = 2
@@ -170,7 +170,33 @@ def merge_manifests(
     manifests: Iterable[tuple[ManifestRef, ManifestAggregate]], small_manifest_bytes: float
 ) -> SnapshotState:
     """Merge the aggregates of a snapshot's manifests into its state."""
-    state = SnapshotState()
+    return _accumulate(SnapshotState(), manifests, small_manifest_bytes)
+
+
+def add_manifests(
+    base: SnapshotState, added: Iterable[tuple[ManifestRef, ManifestAggregate]], small_manifest_bytes: float
+) -> SnapshotState:
+    """`base` plus more manifests, as a new state (`base` is left as it was).
+
+    A snapshot that only adds manifests to its parent's (an append) costs O(new manifests)
+    this way instead of O(all manifests).
+    """
+    start = SnapshotState(
+        partitions={key: [records, files] for key, (records, files) in base.partitions.items()},
+        data_files=replace(base.data_files),
+        delete_files=replace(base.delete_files),
+        data_manifests=base.data_manifests,
+        delete_manifests=base.delete_manifests,
+        small_manifests=base.small_manifests,
+    )
+    return _accumulate(start, added, small_manifest_bytes)
+
+
+def _accumulate(
+    state: SnapshotState,
+    manifests: Iterable[tuple[ManifestRef, ManifestAggregate]],
+    small_manifest_bytes: float,
+) -> SnapshotState:
     partitions = state.partitions
     for ref, agg in manifests:
         if ref.content == CONTENT_DATA:

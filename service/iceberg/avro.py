@@ -9,7 +9,8 @@ outside the projection are skipped by the decoder without being materialised.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from pyiceberg.avro.decoder import new_decoder
 from pyiceberg.avro.file import META_SCHEMA, AvroFileHeader
@@ -53,6 +54,44 @@ def resolve_projection(file_schema: Schema, read_schema: Schema) -> Reader:
     return visit_with_partner(file_schema, read_schema, ReadSchemaResolver(), _SkippingPartnerAccessor())  # type: ignore[return-value]
 
 
+@dataclass(frozen=True, slots=True)
+class AvroPayload:
+    """An Avro container file's records, decompressed and concatenated across blocks."""
+
+    header: AvroFileHeader
+    body: bytes
+    count: int
+
+    @property
+    def schema_key(self) -> str:
+        key = self.header.meta.get(_SCHEMA_KEY)
+        if key is None:
+            raise ValueError("no schema in the Avro file header")
+        return key
+
+
+def read_payload(data: bytes) -> AvroPayload:
+    """Parse the container: header, then every block's records (record encoding spans no blocks)."""
+    decoder = new_decoder(data)
+    header: AvroFileHeader = _HEADER_READER.read(decoder)  # type: ignore[assignment]
+    if header.magic != b"Obj\x01":
+        raise ValueError("not an Avro object container file")
+    codec = header.compression_codec()
+    blocks: list[bytes] = []
+    count = 0
+    while True:
+        try:
+            block_records = decoder.read_int()
+        except EOFError:
+            break
+        block = decoder.read_bytes()
+        blocks.append(codec.decompress(block) if codec is not None else block)
+        count += block_records
+        if decoder.read(_SYNC_SIZE) != header.sync:
+            raise ValueError("Avro sync marker mismatch: the file is corrupt or truncated")
+    return AvroPayload(header, b"".join(blocks), count)
+
+
 class AvroProjectionReader:
     """Decodes records of Avro files into a projection of their schema, caching resolved readers."""
 
@@ -62,13 +101,11 @@ class AvroProjectionReader:
         self._max_schemas = max_schemas
         self._lock = threading.Lock()
 
-    def _reader_for(self, header: AvroFileHeader) -> Reader:
-        key = header.meta.get(_SCHEMA_KEY)
-        if key is None:
-            raise ValueError("no schema in the Avro file header")
+    def _reader_for(self, payload: AvroPayload) -> Reader:
+        key = payload.schema_key
         reader = self._readers.get(key)
         if reader is None:
-            file_schema = header.get_schema()
+            file_schema = payload.header.get_schema()
             reader = resolve_projection(file_schema, self._projection(file_schema))
             with self._lock:
                 if len(self._readers) >= self._max_schemas:
@@ -76,24 +113,26 @@ class AvroProjectionReader:
                 self._readers[key] = reader
         return reader
 
-    def records(self, data: bytes) -> Iterator[Record]:
-        """Yield the projected records of one whole Avro object container file."""
-        decoder = new_decoder(data)
-        header: AvroFileHeader = _HEADER_READER.read(decoder)  # type: ignore[assignment]
-        if header.magic != b"Obj\x01":
-            raise ValueError("not an Avro object container file")
-        reader = self._reader_for(header)
-        codec = header.compression_codec()
-        while True:
-            try:
-                block_records = decoder.read_int()
-            except EOFError:
-                return
-            block = decoder.read_bytes()
-            if codec is not None:
-                block = codec.decompress(block)
-            block_decoder = new_decoder(block)
-            for _ in range(block_records):
-                yield reader.read(block_decoder)
-            if decoder.read(_SYNC_SIZE) != header.sync:
-                raise ValueError("Avro sync marker mismatch: the file is corrupt or truncated")
+    def records(self, data: bytes) -> list[Record]:
+        """The projected records of one whole Avro object container file."""
+        return self.decode(read_payload(data))
+
+    def decode(self, payload: AvroPayload) -> list[Record]:
+        reader = self._reader_for(payload)
+        decoder = new_decoder(payload.body)
+        records = [reader.read(decoder) for _ in range(payload.count)]
+        if decoder.tell() != len(payload.body):
+            raise ValueError("Avro block holds more bytes than its records")
+        return records
+
+    def decode_prefix(self, payload: AvroPayload, length: int) -> list[Record] | None:
+        """The records encoded in the first `length` bytes, or None if no record ends exactly there."""
+        reader = self._reader_for(payload)
+        decoder = new_decoder(payload.body[:length])
+        records: list[Record] = []
+        try:
+            while decoder.tell() < length:
+                records.append(reader.read(decoder))
+        except Exception:  # not a record boundary: the caller decodes the whole file instead
+            return None
+        return records if decoder.tell() == length else None

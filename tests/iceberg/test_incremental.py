@@ -62,12 +62,16 @@ def test_incremental_equals_cold_after_every_commit(sql_catalog):
 def test_an_append_reads_only_its_new_manifest(sql_catalog):
     table = partitioned(sql_catalog)
     cache = ManifestAggregateCache(1_000_000)
-    warm = TableCollector(ManifestReader(cache), Settings())
+    reader = ManifestReader(cache)
+    warm = TableCollector(reader, Settings())
     collect(table, warm)
     before = cache.misses
+    decoded_before = reader.list_records_decoded
     table.append(rows(random.Random(10), 50))
     collect(table, warm)
     assert cache.misses - before == 1
+    # The new manifest list ends with the previous one's bytes: only its first record is decoded.
+    assert reader.list_records_decoded - decoded_before == 1
     assert len(cache) == len(table.current_snapshot().manifests(table.io))
 
 
