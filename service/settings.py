@@ -44,10 +44,11 @@ class MetricsSettings(BaseSettings):
         "0 = off, because every partition is a billed custom metric.",
     )
     manifest_cache_entries: int = Field(
-        1_000_000,
+        500_000,
         ge=0,
-        description="Bound of the per-manifest aggregate cache, in cached partition entries "
-        "(~0.3 KB each, so the default holds ~300 MB at most); least recently used manifests go first.",
+        description="Bound of the per-manifest aggregate cache, in entries (one per cached manifest "
+        "plus one per partition it touches; measured 0.25-0.55 KB each, so the default stays under "
+        "~275 MB); least recently used manifests go first.",
     )
 
 

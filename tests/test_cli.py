@@ -171,3 +171,26 @@ def test_a_malformed_table_name_exits_2(capsys, monkeypatch):
     code, _, err = run(capsys, "collect", "just_a_table")
     assert code == 2
     assert "DATABASE.TABLE" in err
+
+
+def test_top_partitions_are_published_by_hive_style_name_when_asked(aws_env, glue_table, capsys, monkeypatch):
+    monkeypatch.setenv("ICEWATCH_TOP_PARTITIONS", "3")
+    code, out, _ = run(capsys, "collect", ".".join(glue_table.name()[-2:]), "--json")
+    assert code == 0
+    per_partition = [d for d in json.loads(out) if "partition_name" in d["dimensions"]]
+    records = {
+        d["dimensions"]["partition_name"]: d["value"]
+        for d in per_partition
+        if d["name"].endswith("record_count")
+    }
+    oracle = glue_table.inspect.partitions().to_pandas()
+    oracle["name"] = [f"ts_day={p['ts_day']}/region={p['region']}" for p in oracle["partition"]]
+    top = oracle.sort_values("record_count", ascending=False).head(3)
+    assert records == dict(zip(top["name"], top["record_count"].astype(float), strict=True))
+    assert len(per_partition) == 6
+
+
+def test_per_partition_metrics_are_off_by_default(aws_env, glue_table, capsys):
+    code, out, _ = run(capsys, "collect", ".".join(glue_table.name()[-2:]), "--json")
+    assert code == 0
+    assert not [d for d in json.loads(out) if "partition_name" in d["dimensions"]]

@@ -14,7 +14,7 @@ from service.iceberg.manifests import ManifestAggregateCache, ManifestReader
 from service.settings import Settings
 from tests.support.collect import collect, new_collector
 from tests.support.deletes import DeleteFileSpec, commit_delete_files, remove_delete_files
-from tests.support.shapes import DAY0, partitioned, rows
+from tests.support.shapes import DAY0, partitioned, rows, spec_evolution
 
 DAY0_ORDINAL = (DAY0.date() - date(1970, 1, 1)).days  # day() partition value
 
@@ -82,3 +82,15 @@ def test_a_tiny_cache_stays_bounded_and_still_gives_the_right_numbers(sql_catalo
     now = datetime.now(UTC)
     assert collect(table, tiny, now).state_datums == collect(table, new_collector(), now).state_datums
     assert cache.weight <= 5
+
+
+def test_tables_forgotten_by_a_bounded_memory_are_recomputed_correctly(sql_catalog):
+    first, second = partitioned(sql_catalog), spec_evolution(sql_catalog)
+    reader = ManifestReader(ManifestAggregateCache(1_000_000), remembered_tables=1)
+    warm = TableCollector(reader, Settings())
+    rng = random.Random(11)
+    for _ in range(3):
+        for table in (first, second):
+            table.append(rows(rng, 20))
+            now = datetime.now(UTC)
+            assert collect(table, warm, now).state_datums == collect(table, new_collector(), now).state_datums
