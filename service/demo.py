@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 import time
 
-import boto3
 import structlog
 
 from service.collection import TableCollector
-from service.emulator import DEMO_REGION, Emulator
+from service.emulator import Emulator
 from service.iceberg.catalog import load_table, open_catalog
 from service.iceberg.manifests import ManifestAggregateCache, ManifestReader
 from service.models import TableName
@@ -25,14 +24,7 @@ def run_demo(settings: Settings, commits: int, seed: int) -> int:
     """Start the emulator, write sample tables, and print what icewatch measures on each."""
     started = time.perf_counter()
     with Emulator() as emulator:
-        env = emulator.environ()
-        boto3.client(
-            "s3",
-            endpoint_url=emulator.endpoint,
-            region_name=DEMO_REGION,
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        ).create_bucket(Bucket=DEMO_BUCKET)
+        emulator.client("s3").create_bucket(Bucket=DEMO_BUCKET)
         catalog_settings = CatalogSettings(
             catalog_name="demo",
             catalog_properties=emulator.glue_catalog_properties(f"s3://{DEMO_BUCKET}/warehouse"),

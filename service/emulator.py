@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import urllib.request
 from types import TracebackType
+from typing import Any
 
 DEMO_REGION = "us-east-1"
 DEMO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -36,6 +37,18 @@ class Emulator:
     def environ(self) -> dict[str, str]:
         """The standard AWS variables that point botocore (and icewatch) at this emulator."""
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": DEMO_REGION, **DEMO_CREDENTIALS}
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this emulator (synchronous: for seeding and tests)."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=DEMO_REGION,
+            aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def reset(self) -> None:
         """Forget every resource (between tests)."""

@@ -17,12 +17,11 @@ import itertools  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import boto3  # noqa: E402
 import pytest  # noqa: E402
 from pyiceberg.catalog import Catalog  # noqa: E402
 from pyiceberg.catalog.sql import SqlCatalog  # noqa: E402
 
-from service.emulator import DEMO_CREDENTIALS, DEMO_REGION, Emulator  # noqa: E402
+from service.emulator import Emulator  # noqa: E402
 
 WAREHOUSE_BUCKET = "icewatch-test-warehouse"
 _namespaces = itertools.count()
@@ -39,13 +38,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     with Emulator() as emu:
-        boto3.client(
-            "s3",
-            endpoint_url=emu.endpoint,
-            region_name=DEMO_REGION,
-            aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        ).create_bucket(Bucket=WAREHOUSE_BUCKET)
+        emu.client("s3").create_bucket(Bucket=WAREHOUSE_BUCKET)
         yield emu
 
 
@@ -79,10 +72,4 @@ def sql_catalog(tmp_path: Path) -> SqlCatalog:
 
 @pytest.fixture
 def glue_client(emulator: Emulator):
-    return boto3.client(
-        "glue",
-        endpoint_url=emulator.endpoint,
-        region_name=DEMO_REGION,
-        aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    return emulator.client("glue")
