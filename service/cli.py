@@ -1,8 +1,9 @@
-"""The `icewatch` command line: collect, report and demo."""
+"""The `icewatch` command line: run, collect, report and demo."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from dataclasses import asdict
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print a table's health findings")
     report.add_argument("table", metavar="DB.TABLE")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    sub.add_parser("run", help="the daemon: consume Glue change events from SQS, publish metrics")
 
     demo = sub.add_parser("demo", help="run icewatch on sample tables in an embedded AWS emulator")
     demo.add_argument("--commits", type=int, default=8, help="commits per sample table (default 8)")
@@ -87,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_level)
+        if args.command == "run":
+            from service.app import run_daemon  # the daemon's imports (aioboto3, aiohttp) only when needed
+
+            return asyncio.run(run_daemon(settings))
         if args.command == "demo":
             from service.demo import run_demo  # imports moto, which only the demo needs
 

@@ -89,6 +89,45 @@ class HealthSettings(BaseSettings):
     )
 
 
+class DaemonSettings(BaseSettings):
+    """How `icewatch run` consumes events and publishes metrics."""
+
+    model_config = _ENV
+
+    queue_url: str = Field("", description="SQS queue fed by the EventBridge rule for Glue catalog events.")
+    http_port: int = Field(
+        9108, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz; 0 picks a free one."
+    )
+    include_tables: list[str] = Field(
+        default_factory=list,
+        description='JSON list of DB.TABLE globs to watch, e.g. ["sales.*"]; empty = all.',
+    )
+    exclude_tables: list[str] = Field(
+        default_factory=list, description='JSON list of DB.TABLE globs to ignore, e.g. ["*.tmp_*"].'
+    )
+    max_tables_in_flight: int = Field(
+        16, ge=1, description="Tables processed at once (each waits for its CloudWatch acknowledgement)."
+    )
+    catalog_threads: int = Field(
+        4,
+        ge=1,
+        description="Worker threads for pyiceberg, which is synchronous; 4 keeps 2 vCPUs busy while "
+        "others wait on S3.",
+    )
+    visibility_timeout_s: int = Field(
+        60, ge=10, le=43200, description="SQS visibility per receive, seconds; extended while work goes on."
+    )
+    shutdown_timeout_s: float = Field(
+        25.0, gt=0, description="Drain deadline on SIGTERM, seconds (under ECS's 30 s stopTimeout)."
+    )
+    cloudwatch_max_calls_per_s: int = Field(
+        50, ge=1, le=500, description="PutMetricData calls per second, well under the 500 TPS quota."
+    )
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="Longest a datum waits in the publisher's buffer, seconds."
+    )
+
+
 class Settings(BaseSettings):
     """All of icewatch's settings."""
 
@@ -98,6 +137,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
 
 
 def load_settings() -> Settings:

@@ -1,0 +1,181 @@
+"""`icewatch run` end to end on the emulator: Glue events through EventBridge and SQS in, per-snapshot
+datums in CloudWatch and values on /metrics out; bad messages don't stop good ones."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from service.app import Daemon, run_daemon
+from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
+from service.models import utc_from_ms
+from service.sandbox import GlueEvents, Sandbox, create_sandbox
+from service.settings import CatalogSettings, DaemonSettings, MetricsSettings, Settings
+from tests.support.shapes import BY_DAY_AND_REGION, SCHEMA, rows
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def sandbox(emulator, monkeypatch) -> Sandbox:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint)
+    monkeypatch.setenv("AWS_REGION", DEMO_REGION)
+    for key, value in DEMO_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    return create_sandbox(emulator, name=f"daemon{next(_names)}")
+
+
+class RunningDaemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = asyncio.Event()
+        self.started = asyncio.Event()
+        self.daemon: Daemon | None = None
+        self.task: asyncio.Task[int] | None = None
+
+    async def __aenter__(self) -> RunningDaemon:
+        async def on_start(daemon: Daemon) -> None:
+            self.daemon = daemon
+            self.started.set()
+
+        self.task = asyncio.create_task(run_daemon(self.settings, self.stop, on_start))
+        await asyncio.wait_for(self.started.wait(), timeout=30)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        assert await asyncio.wait_for(self.task, timeout=60) == 0
+
+    def scrape(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.daemon.http.port}/metrics", timeout=10) as r:
+            return r.read().decode()
+
+
+def daemon_settings(sandbox: Sandbox, namespace: str) -> Settings:
+    return Settings(
+        catalog=CatalogSettings(catalog_properties={"type": "glue", "warehouse": sandbox.warehouse}),
+        metrics=MetricsSettings(cloudwatch_namespace=namespace),
+        daemon=DaemonSettings(queue_url=sandbox.queue_url, http_port=0, flush_interval_s=0.2),
+    )
+
+
+async def eventually(check, timeout_s: float = 60.0, what: str = "condition"):
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = await asyncio.to_thread(check)
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.3)
+
+
+def datapoints(emulator, namespace: str, metric: str, table: str) -> list[dict]:
+    now = datetime.now(UTC).replace(microsecond=0)  # whole seconds: 1 s buckets start on the second
+    response = emulator.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": "table_name", "Value": table}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(hours=1),
+        Period=1,
+        Statistics=["Sum", "SampleCount"],
+    )
+    return sorted(response["Datapoints"], key=lambda p: p["Timestamp"])
+
+
+async def test_every_commit_lands_in_cloudwatch_with_its_own_value_and_time(
+    emulator, sandbox, glue_catalog, glue_namespace
+):
+    namespace = f"Test{next(_names)}"
+    events = GlueEvents(emulator, sandbox)
+    async with RunningDaemon(daemon_settings(sandbox, namespace)) as running:
+        table = await asyncio.to_thread(
+            glue_catalog.create_table, f"{glue_namespace}.orders", SCHEMA, partition_spec=BY_DAY_AND_REGION
+        )
+        rng = random.Random(1)
+        for n in (30, 7, 120):
+            await asyncio.to_thread(table.append, rows(rng, n))
+            await asyncio.sleep(1.1)  # distinct seconds: CloudWatch's finest period here
+        await asyncio.to_thread(events.table_changed, glue_namespace, "orders")
+        name = f"{glue_namespace}.orders"
+
+        points = await eventually(
+            lambda: (
+                (p := datapoints(emulator, namespace, "snapshot.added_records", name))
+                and sum(x["SampleCount"] for x in p) == 3
+                and p
+            ),
+            what="three snapshots in CloudWatch",
+        )
+        assert [p["Sum"] for p in points] == [30, 7, 120]
+        # Each datum carries its snapshot's commit time (moto reports it within the 1 s bucket);
+        # the first commit was published over 2 s after it was made, so publish time would fail this.
+        commit_times = [utc_from_ms(s.timestamp_ms) for s in table.snapshots()]
+        for point, committed in zip(points, commit_times, strict=True):
+            assert abs((point["Timestamp"].astimezone(UTC) - committed).total_seconds()) < 1
+
+        text = await eventually(
+            lambda: "icewatch_snapshot_added_records{" in running.scrape() and running.scrape()
+        )
+        assert f'icewatch_snapshot_added_records{{table="{name}"}} 120.0' in text
+        assert "icewatch_put_metric_data_calls_total" in text
+        registry = running.daemon.metrics.registry
+        assert registry.get_sample_value("icewatch_messages_processed_total") == 1
+        assert registry.get_sample_value("icewatch_snapshots_published_total") == 3
+
+
+async def test_bad_bodies_are_deleted_and_good_messages_keep_flowing(
+    emulator, sandbox, glue_catalog, glue_namespace
+):
+    namespace = f"Test{next(_names)}"
+    sqs = emulator.client("sqs")
+    async with RunningDaemon(daemon_settings(sandbox, namespace)) as running:
+        table = await asyncio.to_thread(glue_catalog.create_table, f"{glue_namespace}.clicks", SCHEMA)
+        for body in ("not json", "[]", '{"detail-type": "Glue Data Catalog Table State Change"}', "{" * 5000):
+            await asyncio.to_thread(sqs.send_message, QueueUrl=sandbox.queue_url, MessageBody=body)
+        await asyncio.to_thread(table.append, rows(random.Random(2), 11))
+        await asyncio.to_thread(GlueEvents(emulator, sandbox).table_changed, glue_namespace, "clicks")
+        name = f"{glue_namespace}.clicks"
+        await eventually(
+            lambda: datapoints(emulator, namespace, "snapshot.added_records", name), what="the good message"
+        )
+        registry = running.daemon.metrics.registry
+        await eventually(lambda: (registry.get_sample_value("icewatch_messages_received_total") or 0) >= 5)
+        failed = sum(
+            registry.get_sample_value("icewatch_messages_failed_total", {"reason": r, "outcome": "deleted"})
+            or 0
+            for r in ("invalid_json", "not_an_object", "missing_field")
+        )
+        assert failed == 4
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=sandbox.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+async def test_a_non_iceberg_table_is_looked_up_once_and_its_events_deleted(
+    emulator, sandbox, glue_client, glue_namespace
+):
+    glue_client.create_table(
+        DatabaseName=glue_namespace,
+        TableInput={
+            "Name": "csv_logs",
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "csv"},
+        },
+    )
+    events = GlueEvents(emulator, sandbox)
+    async with RunningDaemon(daemon_settings(sandbox, f"Test{next(_names)}")) as running:
+        for _ in range(3):
+            await asyncio.to_thread(events.table_changed, glue_namespace, "csv_logs")
+        registry = running.daemon.metrics.registry
+        labels = {"reason": "not_iceberg", "outcome": "deleted"}
+        await eventually(lambda: registry.get_sample_value("icewatch_messages_failed_total", labels) == 3)
