@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="the daemon: consume Glue change events from SQS, publish metrics")
 
     demo = sub.add_parser("demo", help="run icewatch on sample tables in an embedded AWS emulator")
-    demo.add_argument("--commits", type=int, default=8, help="commits per sample table (default 8)")
+    demo.add_argument("--duration", type=float, default=45.0, help="seconds to run (default 45)")
     demo.add_argument("--seed", type=int, default=7, help="random seed for the sample data")
     return parser
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from service.demo import run_demo  # imports moto, which only the demo needs
 
-            return run_demo(settings, commits=args.commits, seed=args.seed)
+            return run_demo(settings, duration_s=args.duration, seed=args.seed)
         metrics = _collect_one(settings, args.table, getattr(args, "all_snapshots", False))
         for finding in metrics.health.findings:
             log.info("health_finding", table=metrics.table, code=finding.code, **finding.figures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client.core import GaugeMetricFamily
@@ -33,6 +34,7 @@ class TableMetricsExporter(Collector):
     def __init__(self) -> None:
         self._latest: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
         self._findings: dict[str, set[str]] = {}
+        self._updated: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def update(self, table: str, datums: Iterable[MetricDatum], findings: Sequence[Finding]) -> None:
@@ -41,6 +43,7 @@ class TableMetricsExporter(Collector):
         with self._lock:
             self._latest[table] = latest
             self._findings[table] = {f.code for f in findings}
+            self._updated[table] = time.time()
 
     def update_snapshot(self, table: str, datums: Iterable[MetricDatum]) -> None:
         """Per-snapshot datums change only their own series (the newest snapshot's value wins)."""
@@ -53,10 +56,23 @@ class TableMetricsExporter(Collector):
         with self._lock:
             self._latest.pop(table, None)
             self._findings.pop(table, None)
+            self._updated.pop(table, None)
 
     @property
     def tables(self) -> int:
         return len(self._latest)
+
+    def view(self) -> dict[str, tuple[dict[str, float], set[str], float]]:
+        """Per table: table-level values by metric name, recommendation codes, and when updated."""
+        with self._lock:
+            return {
+                table: (
+                    {name: value for (name, dims), value in values.items() if len(dims) == 1},
+                    set(self._findings.get(table, ())),
+                    self._updated.get(table, 0.0),
+                )
+                for table, values in self._latest.items()
+            }
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._lock:

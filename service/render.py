@@ -47,3 +47,29 @@ def health_text(table: str, report: HealthReport) -> str:
             "  Figures:   " + ", ".join(f"{k}={_number(float(v))}" for k, v in finding.figures.items()),
         ]
     return "\n".join(lines)
+
+
+def live_view(view: dict[str, tuple[dict[str, float], set[str], float]], now: float) -> str:
+    """One line per table: latest commit, records added, files, skew, freshness, recommendations."""
+    rows = [("TABLE", "RECORDS ADDED", "FILES", "SMALL", "SKEW", "FRESHNESS", "HEALTH", "RECOMMENDATION")]
+    for table in sorted(view):
+        values, codes, updated = view[table]
+        # Freshness was measured when the table was last processed; it has grown since.
+        age = values.get("table.seconds_since_last_commit")
+        fresh = f"{age + max(0.0, now - updated):.0f} s" if age is not None else "-"
+        rows.append(
+            (
+                table,
+                _number(values.get("snapshot.added_records", 0.0)),
+                _number(values.get("snapshot.total_data_files", 0.0)),
+                _number(values.get("files.small_file_count", 0.0)),
+                f"{values.get('partitions.skew_record_count', 0.0):.2f}",
+                fresh,
+                f"{values.get('health.score', 100.0):.0f}",
+                ", ".join(sorted(codes)) or "-",
+            )
+        )
+    if len(rows) == 1:
+        return "waiting for the first commits…"
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

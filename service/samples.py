@@ -23,7 +23,7 @@ from pyiceberg.types import DoubleType, LongType, NestedField, StringType, Times
 
 DATABASE = "demo"
 REGIONS = ("eu", "us", "ap")
-REGION_WEIGHTS = (6, 3, 1)
+REGION_WEIGHTS = (12, 3, 1)  # most orders come from one region: the partition skew shows
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,9 @@ def commit_batch(table: Table, rng: random.Random, now: datetime | None = None) 
                 {
                     "order_id": pa.array([rng.getrandbits(48) for _ in range(n)], pa.int64()),
                     "ts": pa.array(
-                        [now - timedelta(hours=rng.uniform(0, 72)) for _ in range(n)], pa.timestamp("us")
+                        # Mostly recent: today's partitions grow much faster than older ones.
+                        [now - timedelta(hours=min(96.0, rng.expovariate(1 / 6))) for _ in range(n)],
+                        pa.timestamp("us"),
                     ),
                     "region": rng.choices(REGIONS, REGION_WEIGHTS, k=n),
                     "amount": [round(rng.uniform(1, 500), 2) for _ in range(n)],
