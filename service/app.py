@@ -132,6 +132,7 @@ async def run_daemon(
 
         deadline = time.monotonic() + daemon_settings.shutdown_timeout_s
         consumer.stop()
+        publisher.hurry()  # in-flight messages wait on their acknowledgements: don't hold datums back
         left = await consumer.drain(max(0.0, deadline - time.monotonic() - 2.0))
         await scheduler.cancel_all()
         try:

@@ -128,6 +128,10 @@ class SqsConsumer:
             log.warning("shutdown_left_messages", messages=len(pending))
         return len(pending)
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._messages)
+
     def _room(self) -> int:
         return max(0, self._config.max_messages_in_flight - len(self._messages))
 

@@ -157,6 +157,11 @@ class CloudWatchPublisher:
             self._fail_buffered("the publisher stopped before sending them")
             self._stopped.set()
 
+    def hurry(self) -> None:
+        """Stop holding datums for the flush interval (shutdown: in-flight work waits on them)."""
+        self._flush_interval_s = 0.0
+        self._wakeup.set()
+
     async def close(self, timeout_s: float) -> None:
         """Refuse new datums, flush what is buffered (within timeout_s), then let run() return."""
         self._closing = True

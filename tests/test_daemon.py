@@ -179,3 +179,42 @@ async def test_a_non_iceberg_table_is_looked_up_once_and_its_events_deleted(
         registry = running.daemon.metrics.registry
         labels = {"reason": "not_iceberg", "outcome": "deleted"}
         await eventually(lambda: registry.get_sample_value("icewatch_messages_failed_total", labels) == 3)
+
+
+async def test_datums_of_many_tables_share_calls_and_shutdown_flushes_them_at_once(
+    emulator, sandbox, glue_catalog, glue_namespace
+):
+    """A long flush interval holds datums back; SIGTERM-style stop must still deliver them promptly."""
+    namespace = f"Test{next(_names)}"
+    settings = daemon_settings(sandbox, namespace)
+    settings = settings.model_copy(
+        update={"daemon": settings.daemon.model_copy(update={"flush_interval_s": 3600.0})}
+    )
+    events = GlueEvents(emulator, sandbox)
+    tables = [f"t{i}" for i in range(12)]
+    running = RunningDaemon(settings)
+    async with running:
+        rng = random.Random(3)
+        for name in tables:
+            table = await asyncio.to_thread(glue_catalog.create_table, f"{glue_namespace}.{name}", SCHEMA)
+            await asyncio.to_thread(table.append, rows(rng, 5))
+            await asyncio.to_thread(events.table_changed, glue_namespace, name)
+        registry = running.daemon.metrics.registry
+        # Every table computed and waiting on its acknowledgement, none sent yet (interval: 1 h).
+        await eventually(
+            lambda: (
+                (registry.get_sample_value("icewatch_table_processing_seconds_count") or 0) == 0
+                and running.daemon.consumer.in_flight == len(tables)
+            ),
+            what="all messages in flight",
+        )
+        assert (registry.get_sample_value("icewatch_put_metric_data_calls_total") or 0) == 0
+        stopped_at = asyncio.get_running_loop().time()
+    assert asyncio.get_running_loop().time() - stopped_at < 20
+    datums = registry.get_sample_value("icewatch_put_metric_data_datums_total")
+    calls = registry.get_sample_value("icewatch_put_metric_data_calls_total")
+    assert datums >= 500
+    assert calls <= -(-datums // 1000) + 1  # at most one call beyond the minimum
+    assert registry.get_sample_value("icewatch_messages_processed_total") == len(tables)
+    for name in tables:
+        assert datapoints(emulator, namespace, "snapshot.added_records", f"{glue_namespace}.{name}")
