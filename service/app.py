@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -30,6 +32,7 @@ from service.processor import TableProcessor
 from service.publisher import CloudWatchPublisher
 from service.scheduler import TableScheduler
 from service.settings import Settings
+from service.state import open_state_store
 from service.telemetry import ServiceMetrics
 
 log = structlog.get_logger(__name__)
@@ -74,6 +77,7 @@ async def run_daemon(
     async with (
         session.client("sqs", config=_SQS_CONFIG) as sqs,
         session.client("cloudwatch", config=_CLOUDWATCH_CONFIG) as cloudwatch,
+        open_state_store(daemon_settings.state_url) as store,
     ):
         metrics = ServiceMetrics()
         exporter = TableMetricsExporter()
@@ -90,7 +94,16 @@ async def run_daemon(
             flush_interval_s=daemon_settings.flush_interval_s,
         )
         processor = TableProcessor(
-            catalog, collector, publisher, exporter, metrics, threads=daemon_settings.catalog_threads
+            catalog,
+            collector,
+            publisher,
+            exporter,
+            metrics,
+            store,
+            owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            watch_started_ms=await store.watch_started_ms(),
+            threads=daemon_settings.catalog_threads,
+            lease_ttl_s=daemon_settings.lease_ttl_s,
         )
         scheduler = TableScheduler(processor.process, daemon_settings.max_tables_in_flight)
         consumer = SqsConsumer(

@@ -193,10 +193,10 @@ class SqsConsumer:
     async def _apply(self, change: TableChange) -> Outcome:
         table = f"{change.database}.{change.table}"
         if change.dropped:
-            self._processor.forget(table)
+            await self._processor.forget(table)
             return Outcome(True, "dropped")
         if change.type_of_change == "CreateTable":
-            self._processor.forget(table)  # a re-created table is a new table
+            await self._processor.forget(table)  # a re-created table is a new table
         return await self._scheduler.request(table)
 
     def _observe_lag(self, changes: list[TableChange]) -> None:

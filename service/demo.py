@@ -120,7 +120,10 @@ def _demo_settings(settings: Settings, sandbox: Sandbox) -> Settings:
     return settings.model_copy(
         update={
             "catalog": catalog,
-            "daemon": settings.daemon.model_copy(update={"queue_url": sandbox.queue_url}),
+            # A fresh emulator each run: its watermarks must not outlive it.
+            "daemon": settings.daemon.model_copy(
+                update={"queue_url": sandbox.queue_url, "state_url": "sqlite:///:memory:"}
+            ),
             "health": settings.health.model_copy(update={"compact_min_small_files": DEMO_SMALL_FILES}),
         }
     )

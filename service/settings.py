@@ -126,6 +126,17 @@ class DaemonSettings(BaseSettings):
     flush_interval_s: float = Field(
         1.0, gt=0, description="Longest a datum waits in the publisher's buffer, seconds."
     )
+    state_url: str = Field(
+        "sqlite:///icewatch-state.db",
+        description="Where watermarks and leases live: sqlite:///PATH (one task; relative with three "
+        "slashes, absolute with four) or dynamodb://TABLE (several replicas).",
+    )
+    lease_ttl_s: float = Field(
+        120.0,
+        gt=0,
+        description="A table's lease, seconds: longer than its slowest processing run, short enough "
+        "that a crashed replica's tables are taken over soon.",
+    )
 
 
 class Settings(BaseSettings):

@@ -34,7 +34,7 @@ class Tables:
         await asyncio.sleep(self.delay_s)
         return self.outcome
 
-    def forget(self, table: str) -> None:
+    async def forget(self, table: str) -> None:
         self.forgotten.append(table)
 
 

@@ -60,7 +60,9 @@ def daemon_settings(sandbox: Sandbox, namespace: str) -> Settings:
     return Settings(
         catalog=CatalogSettings(catalog_properties={"type": "glue", "warehouse": sandbox.warehouse}),
         metrics=MetricsSettings(cloudwatch_namespace=namespace),
-        daemon=DaemonSettings(queue_url=sandbox.queue_url, http_port=0, flush_interval_s=0.2),
+        daemon=DaemonSettings(
+            queue_url=sandbox.queue_url, http_port=0, flush_interval_s=0.2, state_url="sqlite:///:memory:"
+        ),
     )
 
 

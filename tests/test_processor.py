@@ -10,8 +10,11 @@ import asyncio
 import random
 from datetime import UTC, datetime
 
+import pytest
+
 from service.exporter import TableMetricsExporter
 from service.processor import TableProcessor
+from service.state import open_state_store
 from service.telemetry import ServiceMetrics
 from tests.support.collect import new_collector
 from tests.support.shapes import SCHEMA, rows
@@ -33,13 +36,30 @@ class RecordingPublisher:
         return values
 
 
-def processor(catalog, publisher, watch_started=None) -> TableProcessor:
+@pytest.fixture
+async def store():
+    async with open_state_store("sqlite:///:memory:") as opened:
+        yield opened
+
+
+def processor(catalog, publisher, store, watch_started: datetime | None = None) -> TableProcessor:
+    started = watch_started or datetime.now(UTC)
     return TableProcessor(
-        catalog, new_collector(), publisher, TableMetricsExporter(), ServiceMetrics(), 1, watch_started
+        catalog,
+        new_collector(),
+        publisher,
+        TableMetricsExporter(),
+        ServiceMetrics(),
+        store,
+        owner="test",
+        watch_started_ms=int(started.timestamp() * 1000),
+        threads=1,
     )
 
 
-async def test_first_sight_publishes_what_was_committed_since_watching_began_then_only_new(sql_catalog):
+async def test_first_sight_publishes_what_was_committed_since_watching_began_then_only_new(
+    sql_catalog, store
+):
     table = sql_catalog.create_table("db.t", SCHEMA)
     rng = random.Random(1)
     table.append(rows(rng, 1))  # before icewatch started watching: not published
@@ -48,7 +68,7 @@ async def test_first_sight_publishes_what_was_committed_since_watching_began_the
     table.append(rows(rng, 2))
     table.append(rows(rng, 3))
     publisher = RecordingPublisher()
-    proc = processor(sql_catalog, publisher, started)
+    proc = processor(sql_catalog, publisher, store, started)
     assert (await proc.process("db.t")).ok
     assert publisher.added() == [2, 3]
     assert (await proc.process("db.t")).ok
@@ -59,14 +79,14 @@ async def test_first_sight_publishes_what_was_committed_since_watching_began_the
     assert publisher.added() == [4, 5]
 
 
-async def test_after_a_rollback_only_commits_after_the_watermark_are_published(sql_catalog):
+async def test_after_a_rollback_only_commits_after_the_watermark_are_published(sql_catalog, store):
     table = sql_catalog.create_table("db.t", SCHEMA)
     rng = random.Random(2)
     started = datetime.now(UTC)
     for n in (1, 2, 3):
         table.append(rows(rng, n))
     publisher = RecordingPublisher()
-    proc = processor(sql_catalog, publisher, started)
+    proc = processor(sql_catalog, publisher, store, started)
     await proc.process("db.t")
     assert publisher.added() == [1, 2, 3]
     first = table.snapshots()[0].snapshot_id
@@ -76,8 +96,32 @@ async def test_after_a_rollback_only_commits_after_the_watermark_are_published(s
     assert publisher.added() == [7]
 
 
-async def test_a_missing_table_is_forgotten_and_not_retried(sql_catalog):
+async def test_a_missing_table_is_forgotten_and_not_retried(sql_catalog, store):
     publisher = RecordingPublisher()
-    outcome = await processor(sql_catalog, publisher).process("db.nope")
+    outcome = await processor(sql_catalog, publisher, store).process("db.nope")
     assert (outcome.ok, outcome.reason, outcome.retry) == (False, "table_not_found", False)
     assert publisher.datums == []
+
+
+async def test_watermarks_survive_a_restart_so_nothing_is_published_twice(sql_catalog, tmp_path):
+    table = sql_catalog.create_table("db.t", SCHEMA)
+    rng = random.Random(3)
+    url = f"sqlite:///{tmp_path}/state.db"
+    publisher = RecordingPublisher()
+    async with open_state_store(url) as first_run:
+        started = datetime.fromtimestamp(await first_run.watch_started_ms() / 1000, UTC)
+        table.append(rows(rng, 1))
+        await processor(sql_catalog, publisher, first_run, started).process("db.t")
+    assert publisher.added() == [1]
+    table.append(rows(rng, 2))  # committed while icewatch was down
+    async with open_state_store(url) as second_run:
+        assert datetime.fromtimestamp(await second_run.watch_started_ms() / 1000, UTC) == started
+        await processor(sql_catalog, publisher, second_run, started).process("db.t")
+    assert publisher.added() == [2]
+
+
+async def test_a_table_leased_by_another_replica_is_left_for_redelivery(sql_catalog, store):
+    sql_catalog.create_table("db.t", SCHEMA)
+    assert await store.acquire("db.t", "other-replica", 60)
+    outcome = await processor(sql_catalog, RecordingPublisher(), store).process("db.t")
+    assert (outcome.ok, outcome.reason, outcome.retry) == (False, "leased_elsewhere", True)
