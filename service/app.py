@@ -1,5 +1,7 @@
 """The composition root of `icewatch run`: builds everything, runs the root tasks, shuts down in order.
 
+Root tasks: the SQS consumer, the CloudWatch publisher, the freshness timer, the reconcile sweep
+(Glue catalogs) and a loop watchdog; the HTTP server runs beside them.
 Order on SIGTERM/SIGINT: stop receiving -> finish in-flight messages within the deadline -> flush
 the publisher -> stop the HTTP server. If any root task ends on its own (a crash), the others are
 stopped the same way and the process exits 1 rather than running half-alive.
@@ -25,6 +27,7 @@ from service.consumer import ConsumerConfig, SqsConsumer
 from service.errors import SettingsError
 from service.exporter import TableMetricsExporter
 from service.filters import TableFilter
+from service.freshness import FreshnessTimer
 from service.http import HttpServer, LoopWatchdog, build_app
 from service.iceberg.catalog import open_catalog
 from service.iceberg.manifests import ManifestAggregateCache, ManifestReader
@@ -33,6 +36,7 @@ from service.publisher import CloudWatchPublisher
 from service.scheduler import TableScheduler
 from service.settings import Settings
 from service.state import open_state_store
+from service.sweep import ReconcileSweep
 from service.telemetry import ServiceMetrics
 
 log = structlog.get_logger(__name__)
@@ -77,6 +81,7 @@ async def run_daemon(
     async with (
         session.client("sqs", config=_SQS_CONFIG) as sqs,
         session.client("cloudwatch", config=_CLOUDWATCH_CONFIG) as cloudwatch,
+        session.client("glue", config=_SQS_CONFIG) as glue,
         open_state_store(daemon_settings.state_url) as store,
     ):
         metrics = ServiceMetrics()
@@ -124,11 +129,24 @@ async def run_daemon(
         )
         await http.start()
         daemon = Daemon(metrics, exporter, consumer, processor, http)
+        freshness = FreshnessTimer(
+            store,
+            publisher,
+            exporter,
+            daemon_settings.freshness_interval_s,
+            daemon_settings.freshness_max_tables,
+        )
         roots = {
             asyncio.create_task(consumer.run(), name="sqs-consumer"),
             asyncio.create_task(publisher.run(), name="cloudwatch-publisher"),
             asyncio.create_task(watchdog.run(), name="loop-watchdog"),
+            asyncio.create_task(freshness.run(), name="freshness-timer"),
         }
+        if daemon_settings.sweep_interval_s > 0 and _is_glue(settings):
+            sweep = ReconcileSweep(
+                glue, store, scheduler.request, table_filter, daemon_settings.sweep_interval_s
+            )
+            roots.add(asyncio.create_task(sweep.run(), name="reconcile-sweep"))
         log.info("daemon_started", queue_url=daemon_settings.queue_url, http_port=http.port)
         if on_start is not None:
             started = on_start(daemon)
@@ -162,6 +180,11 @@ async def run_daemon(
             loop.remove_signal_handler(sig)
         log.info("daemon_stopped", exit_code=exit_code, messages_left=left)
         return exit_code
+
+
+def _is_glue(settings: Settings) -> bool:
+    # The sweep lists tables with Glue's API; other catalogs rely on events alone.
+    return str(settings.catalog.catalog_properties.get("type", "")).lower() == "glue"
 
 
 def _ready(consumer: SqsConsumer) -> tuple[bool, str]:

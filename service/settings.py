@@ -131,6 +131,21 @@ class DaemonSettings(BaseSettings):
         description="Where watermarks and leases live: sqlite:///PATH (one task; relative with three "
         "slashes, absolute with four) or dynamodb://TABLE (several replicas).",
     )
+    sweep_interval_s: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between reconcile sweeps of the Glue catalog, which catch lost events and "
+        "changes made while icewatch was down; 0 turns the sweep off.",
+    )
+    freshness_interval_s: float = Field(
+        60.0, gt=0, description="Seconds between table.seconds_since_last_commit publications."
+    )
+    freshness_max_tables: int = Field(
+        10_000,
+        ge=1,
+        description="Most tables the freshness timer publishes per tick (each is a billed metric); "
+        "the most recently active first.",
+    )
     lease_ttl_s: float = Field(
         120.0,
         gt=0,

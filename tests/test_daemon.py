@@ -61,7 +61,11 @@ def daemon_settings(sandbox: Sandbox, namespace: str) -> Settings:
         catalog=CatalogSettings(catalog_properties={"type": "glue", "warehouse": sandbox.warehouse}),
         metrics=MetricsSettings(cloudwatch_namespace=namespace),
         daemon=DaemonSettings(
-            queue_url=sandbox.queue_url, http_port=0, flush_interval_s=0.2, state_url="sqlite:///:memory:"
+            queue_url=sandbox.queue_url,
+            http_port=0,
+            flush_interval_s=0.2,
+            state_url="sqlite:///:memory:",
+            sweep_interval_s=0,  # the session's emulator holds other tests' tables; see the sweep test
         ),
     )
 
@@ -220,3 +224,26 @@ async def test_datums_of_many_tables_share_calls_and_shutdown_flushes_them_at_on
     assert registry.get_sample_value("icewatch_messages_processed_total") == len(tables)
     for name in tables:
         assert datapoints(emulator, namespace, "snapshot.added_records", f"{glue_namespace}.{name}")
+
+
+async def test_the_sweep_publishes_commits_whose_events_were_lost(
+    emulator, sandbox, glue_catalog, glue_namespace
+):
+    namespace = f"Test{next(_names)}"
+    settings = daemon_settings(sandbox, namespace)
+    settings = settings.model_copy(
+        update={
+            "daemon": settings.daemon.model_copy(update={"sweep_interval_s": 1.0}),
+            "catalog": settings.catalog.model_copy(
+                update={"catalog_properties": {"type": "glue", "warehouse": sandbox.warehouse}}
+            ),
+        }
+    )
+    async with RunningDaemon(settings):
+        table = await asyncio.to_thread(glue_catalog.create_table, f"{glue_namespace}.quiet", SCHEMA)
+        await asyncio.to_thread(table.append, rows(random.Random(4), 13))  # no event is ever sent
+        points = await eventually(
+            lambda: datapoints(emulator, namespace, "snapshot.added_records", f"{glue_namespace}.quiet"),
+            what="the sweep to find the commit",
+        )
+    assert [p["Sum"] for p in points] == [13]

@@ -55,6 +55,7 @@ def test_run_publishes_serves_probes_and_exits_0_on_sigterm(emulator, glue_catal
         "ICEWATCH_CLOUDWATCH_NAMESPACE": "ProcessTest",
         "ICEWATCH_FLUSH_INTERVAL_S": "0.2",
         "ICEWATCH_STATE_URL": f"sqlite:///{tmp_path}/state.db",
+        "ICEWATCH_SWEEP_INTERVAL_S": "0",  # the session's emulator holds other tests' tables
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
