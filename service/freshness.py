@@ -6,7 +6,6 @@ timer publishes how long each tracked table has gone without a commit, so an ala
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -15,6 +14,7 @@ import structlog
 from service.engine.catalogue import datum, table_dimensions
 from service.exporter import TableMetricsExporter
 from service.models import MetricDatum, utc_from_ms
+from service.periodic import every
 from service.processor import Publisher
 from service.state import StateStore
 
@@ -42,15 +42,8 @@ class FreshnessTimer:
         self._clock = clock
 
     async def run(self) -> None:
-        """Root task: one tick per interval; a failed tick is logged and the next one tries again."""
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("freshness_tick_failed", error=str(exc)[:300])
-            await asyncio.sleep(self._interval_s)
+        """Root task: one tick per interval."""
+        await every(self._interval_s, self.tick, "freshness_tick")
 
     async def tick(self) -> list[MetricDatum]:
         records = [r for r in await self._store.tables() if r.watermark is not None]

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from service.filters import TableFilter
+from service.periodic import every
 from service.state import StateStore
 
 log = structlog.get_logger(__name__)
@@ -53,15 +54,8 @@ class ReconcileSweep:
         self._interval_s = interval_s
 
     async def run(self) -> None:
-        """Root task: sweep, then wait; a failed sweep is logged and retried next interval."""
-        while True:
-            try:
-                await self.sweep_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("sweep_failed", error=str(exc)[:300])
-            await asyncio.sleep(self._interval_s)
+        """Root task: one sweep per interval."""
+        await every(self._interval_s, self.sweep_once, "sweep")
 
     async def sweep_once(self) -> list[str]:
         """Schedule and await the changed tables; returns their names."""

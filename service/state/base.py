@@ -79,6 +79,32 @@ class StateStore(Protocol):
         ...
 
 
+class StoreLifecycle:
+    """What every store shares: `async with` opens and closes it, and the start time it recorded."""
+
+    _started_ms: int | None = None
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def watch_started_ms(self) -> int:
+        if self._started_ms is None:
+            raise StateStoreError(f"{self!r} is not open")
+        return self._started_ms
+
+
 def check_ttl(ttl_s: float) -> None:
     if not ttl_s > 0:  # also rejects NaN
         raise ValueError(f"a lease TTL must be positive, got {ttl_s!r}")

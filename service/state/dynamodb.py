@@ -32,15 +32,14 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aioboto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from service.errors import SettingsError
-from service.state.base import StateStoreError, TableRecord, Watermark, check_ttl, one_line
+from service.state.base import StateStoreError, StoreLifecycle, TableRecord, Watermark, check_ttl, one_line
 
 # botocore's standard mode retries throttling, 5xx and dropped connections (3 attempts in all).
 _CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=10)
@@ -58,7 +57,7 @@ class _ConditionFailed(Exception):
     """A condition expression (or a transaction's condition check) was false."""
 
 
-class DynamoDbStateStore:
+class DynamoDbStateStore(StoreLifecycle):
     """A StateStore in one DynamoDB table; one aiobotocore client for the store's life."""
 
     def __init__(
@@ -105,20 +104,6 @@ class DynamoDbStateStore:
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def watch_started_ms(self) -> int:
-        if self._started_ms is None:
-            raise StateStoreError(f"{self!r} is not open")
-        return self._started_ms
 
     async def get(self, table: str) -> TableRecord | None:
         answer = await self._call("get_item", Key=_key(_TABLE_PREFIX + table), ConsistentRead=True)

@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
-from service.state.base import StateStoreError, TableRecord, Watermark, check_ttl, one_line
+from service.state.base import StateStoreError, StoreLifecycle, TableRecord, Watermark, check_ttl, one_line
 
 T = TypeVar("T")
 
@@ -43,7 +42,7 @@ CREATE TABLE IF NOT EXISTS leases (
 _RECORD_COLUMNS = "table_name, snapshot_id, sequence_number, timestamp_ms, metadata_location, updated_at_s"
 
 
-class SqliteStateStore:
+class SqliteStateStore(StoreLifecycle):
     """A StateStore in a SQLite file (or ":memory:"); one connection, used from one worker thread."""
 
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
@@ -74,20 +73,6 @@ class SqliteStateStore:
             return
         await asyncio.get_running_loop().run_in_executor(executor, self._close)
         executor.shutdown(wait=False)
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def watch_started_ms(self) -> int:
-        if self._started_ms is None:
-            raise StateStoreError(f"{self!r} is not open")
-        return self._started_ms
 
     async def get(self, table: str) -> TableRecord | None:
         rows = await self._run(self._select, "WHERE table_name = ?", (table,))
