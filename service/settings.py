@@ -115,7 +115,7 @@ class DaemonSettings(BaseSettings):
         "others wait on S3.",
     )
     visibility_timeout_s: int = Field(
-        60, ge=10, le=43200, description="SQS visibility per receive, seconds; extended while work goes on."
+        60, ge=1, le=43200, description="SQS visibility per receive, seconds; extended while work goes on."
     )
     shutdown_timeout_s: float = Field(
         25.0, gt=0, description="Drain deadline on SIGTERM, seconds (under ECS's 30 s stopTimeout)."

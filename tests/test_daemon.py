@@ -247,3 +247,40 @@ async def test_the_sweep_publishes_commits_whose_events_were_lost(
             what="the sweep to find the commit",
         )
     assert [p["Sum"] for p in points] == [13]
+
+
+async def test_a_table_that_keeps_failing_sends_its_messages_to_the_dlq_while_others_flow(
+    emulator, sandbox, glue_catalog, glue_client, glue_namespace
+):
+    """A poison message (metadata missing) is redelivered until the redrive policy moves it to the DLQ."""
+    namespace = f"Test{next(_names)}"
+    settings = daemon_settings(sandbox, namespace)
+    settings = settings.model_copy(
+        update={"daemon": settings.daemon.model_copy(update={"visibility_timeout_s": 1})}
+    )
+    broken = await asyncio.to_thread(glue_catalog.create_table, f"{glue_namespace}.broken", SCHEMA)
+    table_input = glue_client.get_table(DatabaseName=glue_namespace, Name="broken")["Table"]
+    parameters = dict(table_input["Parameters"], metadata_location=broken.metadata_location + ".gone")
+    glue_client.update_table(
+        DatabaseName=glue_namespace,
+        TableInput={"Name": "broken", "TableType": "EXTERNAL_TABLE", "Parameters": parameters},
+    )
+    sqs = emulator.client("sqs")
+    events = GlueEvents(emulator, sandbox)
+    async with RunningDaemon(settings) as running:
+        await asyncio.to_thread(events.table_changed, glue_namespace, "broken")
+        healthy = await asyncio.to_thread(glue_catalog.create_table, f"{glue_namespace}.healthy", SCHEMA)
+        await asyncio.to_thread(healthy.append, rows(random.Random(6), 9))
+        await asyncio.to_thread(events.table_changed, glue_namespace, "healthy")
+        await eventually(
+            lambda: datapoints(emulator, namespace, "snapshot.added_records", f"{glue_namespace}.healthy"),
+            what="the healthy table's commit",
+        )
+        dlq_count = lambda: int(  # noqa: E731
+            sqs.get_queue_attributes(
+                QueueUrl=sandbox.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+        )
+        await eventually(lambda: dlq_count() == 1, what="the poison message in the DLQ")
+        labels = {"reason": "metadata_error", "outcome": "redelivered"}
+        assert running.daemon.metrics.registry.get_sample_value("icewatch_messages_failed_total", labels) >= 3
