@@ -284,3 +284,50 @@ async def test_a_table_that_keeps_failing_sends_its_messages_to_the_dlq_while_ot
         await eventually(lambda: dlq_count() == 1, what="the poison message in the DLQ")
         labels = {"reason": "metadata_error", "outcome": "redelivered"}
         assert running.daemon.metrics.registry.get_sample_value("icewatch_messages_failed_total", labels) >= 3
+
+
+async def test_two_replicas_on_one_queue_publish_each_snapshot_once_and_one_carries_on_alone(
+    emulator, sandbox, glue_catalog, glue_namespace
+):
+    namespace = f"Test{next(_names)}"
+    base = daemon_settings(sandbox, namespace)
+    shared = base.model_copy(
+        update={
+            "daemon": base.daemon.model_copy(
+                update={"state_url": f"dynamodb://icewatch-state-{namespace}", "visibility_timeout_s": 2}
+            )
+        }
+    )
+    events = GlueEvents(emulator, sandbox)
+    tables = [
+        await asyncio.to_thread(glue_catalog.create_table, f"{glue_namespace}.r{i}", SCHEMA) for i in range(4)
+    ]
+    rng = random.Random(7)
+    expected: dict[str, int] = {}
+
+    async def commit_round() -> None:
+        for table in tables:
+            await asyncio.to_thread(table.append, rows(rng, 3))
+            await asyncio.to_thread(events.table_changed, glue_namespace, table.name()[-1])
+            expected[table.name()[-1]] = expected.get(table.name()[-1], 0) + 1
+
+    def published_once() -> bool:
+        counts = {
+            name: sum(
+                p["SampleCount"]
+                for p in datapoints(emulator, namespace, "snapshot.added_records", f"{glue_namespace}.{name}")
+            )
+            for name in expected
+        }
+        assert all(counts[n] <= expected[n] for n in expected), f"published twice: {counts} vs {expected}"
+        return counts == expected
+
+    async with RunningDaemon(shared) as survivor:
+        async with RunningDaemon(shared):
+            for _ in range(3):
+                await commit_round()
+            await eventually(published_once, timeout_s=90, what="every snapshot once")
+        # One replica stopped (its leases released): the other carries every table on alone.
+        await commit_round()
+        await eventually(published_once, timeout_s=90, what="the survivor to publish the rest")
+        assert survivor.daemon.metrics.registry.get_sample_value("icewatch_snapshots_published_total") > 0
