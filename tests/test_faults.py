@@ -1,0 +1,140 @@
+"""Fault injection on the real daemon process: kill -9 at random points, then SIGTERM.
+
+Every snapshot must reach CloudWatch; after kills, a snapshot may be published twice at most once
+per kill (a process can die between CloudWatch's acknowledgement and the watermark write); after
+SIGTERM alone, never twice.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
+from service.sandbox import GlueEvents, create_sandbox
+from tests.support.shapes import SCHEMA, rows
+
+
+def start_daemon(env: dict[str, str]) -> subprocess.Popen:
+    """Start `icewatch run` and wait until it is ready (so it has recorded when it began watching)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = env | {"ICEWATCH_HTTP_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: _ready(port), 60, "the daemon to be ready")
+    return process
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def published_counts(emulator, namespace: str, tables: list[str]) -> dict[str, float]:
+    cloudwatch = emulator.client("cloudwatch")
+    now = datetime.now(UTC)
+    counts = {}
+    for table in tables:
+        points = cloudwatch.get_metric_statistics(
+            Namespace=namespace,
+            MetricName="snapshot.added_records",
+            Dimensions=[{"Name": "table_name", "Value": table}],
+            StartTime=now - timedelta(hours=1),
+            EndTime=now + timedelta(hours=1),
+            Period=3600,
+            Statistics=["SampleCount"],
+        )["Datapoints"]
+        counts[table] = sum(p["SampleCount"] for p in points)
+    return counts
+
+
+def wait_for(check, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_scenario(emulator, glue_catalog, glue_namespace, tmp_path, name: str, kills: int) -> tuple:
+    sandbox = create_sandbox(emulator, name=name)
+    namespace = f"Faults{name}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ICEWATCH_"))}
+    env |= DEMO_CREDENTIALS | {
+        "HOME": str(tmp_path),
+        "AWS_ENDPOINT_URL": emulator.endpoint,
+        "AWS_REGION": DEMO_REGION,
+        "ICEWATCH_QUEUE_URL": sandbox.queue_url,
+        "ICEWATCH_CLOUDWATCH_NAMESPACE": namespace,
+        "ICEWATCH_FLUSH_INTERVAL_S": "0.3",
+        "ICEWATCH_STATE_URL": f"sqlite:///{tmp_path}/{name}.db",
+        "ICEWATCH_SWEEP_INTERVAL_S": "0",
+        "ICEWATCH_VISIBILITY_TIMEOUT_S": "2",  # a killed process's messages come back quickly
+        "ICEWATCH_LEASE_TTL_S": "3",  # and its leases expire quickly
+        "ICEWATCH_LOG_LEVEL": "WARNING",
+    }
+    events = GlueEvents(emulator, sandbox)
+    tables = [glue_catalog.create_table(f"{glue_namespace}.{name}{i}", SCHEMA) for i in range(3)]
+    names = [".".join(t.name()[-2:]) for t in tables]
+    rng = random.Random(name)
+    commits = dict.fromkeys(names, 0)
+
+    def commit_round() -> None:
+        for table, full in zip(tables, names, strict=True):
+            table.append(rows(rng, rng.randint(1, 20)))
+            events.table_changed(*full.split("."))
+            commits[full] += 1
+
+    daemon = start_daemon(env)
+    try:
+        for _ in range(kills):
+            commit_round()
+            time.sleep(rng.uniform(0.5, 3.0))  # kill at a random point of the work
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(timeout=30)
+            commit_round()  # while it is down
+            daemon = start_daemon(env)
+        commit_round()
+        wait_for(
+            lambda: all(c >= commits[t] for t, c in published_counts(emulator, namespace, names).items()),
+            120,
+            "every snapshot in CloudWatch",
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=40) == 0
+    return commits, published_counts(emulator, namespace, names)
+
+
+def test_kill_9_loses_nothing_and_duplicates_at_most_once_per_kill(
+    emulator, glue_catalog, glue_namespace, tmp_path
+):
+    kills = 3
+    commits, published = run_scenario(emulator, glue_catalog, glue_namespace, tmp_path, "killed", kills)
+    duplicates = sum(published[t] - commits[t] for t in commits)
+    assert all(published[t] >= commits[t] for t in commits), (published, commits)
+    assert duplicates <= kills, (published, commits)
+
+
+def test_sigterm_alone_publishes_every_snapshot_exactly_once(
+    emulator, glue_catalog, glue_namespace, tmp_path
+):
+    commits, published = run_scenario(emulator, glue_catalog, glue_namespace, tmp_path, "stopped", kills=0)
+    assert published == commits
