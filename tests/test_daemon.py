@@ -119,7 +119,7 @@ async def test_every_commit_lands_in_cloudwatch_with_its_own_value_and_time(
             ),
             what="three snapshots in CloudWatch",
         )
-        assert [p["Sum"] for p in points] == [30, 7, 120]
+        assert [p["Sum"] for p in points] == [30, 7, 120], points
         # Each datum carries its snapshot's commit time (moto reports it within the 1 s bucket);
         # the first commit was published over 2 s after it was made, so publish time would fail this.
         commit_times = [utc_from_ms(s.timestamp_ms) for s in table.snapshots()]
