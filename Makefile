@@ -24,6 +24,7 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.daemon
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

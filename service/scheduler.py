@@ -42,8 +42,9 @@ class TableScheduler(Generic[Outcome]):
     async def _drive(self, table: str, queue: _TableQueue[Outcome]) -> None:
         try:
             while queue.waiters:
-                batch, queue.waiters = queue.waiters, []
                 async with self._slots:
+                    # Taken once the slot is ours: requests that came during the wait share this run.
+                    batch, queue.waiters = queue.waiters, []
                     self.runs += 1
                     try:
                         outcome = await self._work(table)

@@ -106,7 +106,11 @@ class DaemonSettings(BaseSettings):
         default_factory=list, description='JSON list of DB.TABLE globs to ignore, e.g. ["*.tmp_*"].'
     )
     max_tables_in_flight: int = Field(
-        16, ge=1, description="Tables processed at once (each waits for its CloudWatch acknowledgement)."
+        64,
+        ge=1,
+        description="Tables worked on at once. A run holds its slot until CloudWatch acknowledges "
+        "(~1 flush interval), so this bounds runs/s to about this many per second; computing is "
+        "bounded separately by ICEWATCH_CATALOG_THREADS.",
     )
     catalog_threads: int = Field(
         4,
