@@ -14,11 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from datetime import UTC, datetime, timedelta
 
 from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
 from service.sandbox import GlueEvents, create_sandbox
+from tests.support.daemon import published_counts, ready, wait_for
 from tests.support.shapes import SCHEMA, rows
 
 
@@ -34,43 +33,8 @@ def start_daemon(env: dict[str, str]) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: _ready(port), 60, "the daemon to be ready")
+    wait_for(lambda: ready(port), 60, "the daemon to be ready")
     return process
-
-
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def published_counts(emulator, namespace: str, tables: list[str]) -> dict[str, float]:
-    cloudwatch = emulator.client("cloudwatch")
-    now = datetime.now(UTC)
-    counts = {}
-    for table in tables:
-        points = cloudwatch.get_metric_statistics(
-            Namespace=namespace,
-            MetricName="snapshot.added_records",
-            Dimensions=[{"Name": "table_name", "Value": table}],
-            StartTime=now - timedelta(hours=1),
-            EndTime=now + timedelta(hours=1),
-            Period=3600,
-            Statistics=["SampleCount"],
-        )["Datapoints"]
-        counts[table] = sum(p["SampleCount"] for p in points)
-    return counts
-
-
-def wait_for(check, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def run_scenario(emulator, glue_catalog, glue_namespace, tmp_path, name: str, kills: int) -> tuple:
