@@ -21,16 +21,7 @@ def datum_table(datums: Sequence[MetricDatum]) -> str:
         rows.append(
             (d.name, _number(d.value), d.unit.value, d.timestamp.strftime("%Y-%m-%d %H:%M:%S"), extra)
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [
-            row[0].ljust(widths[0]),
-            row[1].rjust(widths[1]),
-            *(c.ljust(w) for c, w in zip(row[2:], widths[2:], strict=True)),
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return _aligned(rows, right={1})
 
 
 def health_text(table: str, report: HealthReport) -> str:
@@ -71,5 +62,15 @@ def live_view(view: dict[str, tuple[dict[str, float], set[str], float]], now: fl
         )
     if len(rows) == 1:
         return "waiting for the first commits…"
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return _aligned(rows)
+
+
+def _aligned(rows: Sequence[Sequence[str]], right: frozenset[int] | set[int] = frozenset()) -> str:
+    """Columns padded to their widest cell, two spaces apart; `right` columns right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
