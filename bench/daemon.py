@@ -63,6 +63,7 @@ from typing import Any
 
 from service.emulator import Emulator
 from service.models import MetricDatum
+from service.publisher import metric_datum_entry
 from service.sandbox import GlueEvents, Sandbox, create_sandbox
 
 DATABASE = "bench"
@@ -417,19 +418,6 @@ def _with_wall(reading: Reading, wall: float) -> Reading:
 # --------------------------------------------------------------------------------------- the reference
 
 
-def _entry(datum: MetricDatum) -> dict[str, Any]:
-    """A PutMetricData MetricDatum, as the AWS sample built one per metric."""
-    entry: dict[str, Any] = {
-        "MetricName": datum.name,
-        "Timestamp": datum.timestamp,
-        "Value": datum.value,
-        "Unit": datum.unit.value,
-    }
-    if datum.dimensions:
-        entry["Dimensions"] = [{"Name": n, "Value": v} for n, v in datum.dimensions]
-    return entry
-
-
 @dataclass(frozen=True)
 class ReferenceFigures:
     sample_datums: int
@@ -472,10 +460,12 @@ def measure_reference(emulator: Emulator, sandbox: Sandbox, tables: int, sample:
     datums = [d for batch in batches for d in batch][:sample]
 
     cloudwatch = _cloudwatch_client()
-    cloudwatch.put_metric_data(Namespace="IcewatchBenchWarmup", MetricData=[_entry(datums[0])])  # connect
+    cloudwatch.put_metric_data(
+        Namespace="IcewatchBenchWarmup", MetricData=[metric_datum_entry(datums[0])]
+    )  # connect
     wall, cpu = time.perf_counter(), _own_cpu_s()
     for datum in datums:
-        cloudwatch.put_metric_data(Namespace="IcewatchBenchReference", MetricData=[_entry(datum)])
+        cloudwatch.put_metric_data(Namespace="IcewatchBenchReference", MetricData=[metric_datum_entry(datum)])
     reference_wall, reference_cpu = time.perf_counter() - wall, _own_cpu_s() - cpu
 
     calls, icewatch_wall, icewatch_cpu = asyncio.run(_publish_with_icewatch(batches, len(datums)))
@@ -512,7 +502,9 @@ async def _publish_with_icewatch(batches: list[list[MetricDatum]], limit: int) -
         left -= len(chunks[-1])
     async with aioboto3.Session(region_name=os.environ["AWS_REGION"]).client("cloudwatch") as client:
         # Connect before the clock starts.
-        await client.put_metric_data(Namespace="IcewatchBenchWarmup", MetricData=[_entry(chunks[0][0])])
+        await client.put_metric_data(
+            Namespace="IcewatchBenchWarmup", MetricData=[metric_datum_entry(chunks[0][0])]
+        )
         publisher = CloudWatchPublisher(client, "IcewatchBenchPublisher", metrics)
         runner = asyncio.create_task(publisher.run())
         wall, cpu = time.perf_counter(), _own_cpu_s()

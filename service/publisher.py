@@ -256,7 +256,7 @@ class CloudWatchPublisher:
         for datum in datums:
             reason = _drop_reason(datum, now)
             if reason is None:
-                entries.append(_entry(datum))
+                entries.append(metric_datum_entry(datum))
             else:
                 dropped[reason] += 1
         for reason, count in dropped.items():
@@ -287,7 +287,8 @@ def _drop_reason(datum: MetricDatum, now: float) -> str | None:
     return None
 
 
-def _entry(datum: MetricDatum) -> dict[str, Any]:
+def metric_datum_entry(datum: MetricDatum) -> dict[str, Any]:
+    """A datum as PutMetricData's MetricDatum structure."""
     entry: dict[str, Any] = {
         "MetricName": datum.name,
         "Timestamp": datum.timestamp,
