@@ -7,25 +7,20 @@ SIGTERM alone, never twice.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 
-from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
 from service.sandbox import GlueEvents, create_sandbox
-from tests.support.daemon import published_counts, ready, wait_for
+from tests.support.daemon import daemon_env, free_port, published_counts, ready, wait_for
 from tests.support.shapes import SCHEMA, rows
 
 
 def start_daemon(env: dict[str, str]) -> subprocess.Popen:
     """Start `icewatch run` and wait until it is ready (so it has recorded when it began watching)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = env | {"ICEWATCH_HTTP_PORT": str(port)}
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "run"],
@@ -40,20 +35,16 @@ def start_daemon(env: dict[str, str]) -> subprocess.Popen:
 def run_scenario(emulator, glue_catalog, glue_namespace, tmp_path, name: str, kills: int) -> tuple:
     sandbox = create_sandbox(emulator, name=name)
     namespace = f"Faults{name}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ICEWATCH_"))}
-    env |= DEMO_CREDENTIALS | {
-        "HOME": str(tmp_path),
-        "AWS_ENDPOINT_URL": emulator.endpoint,
-        "AWS_REGION": DEMO_REGION,
-        "ICEWATCH_QUEUE_URL": sandbox.queue_url,
-        "ICEWATCH_CLOUDWATCH_NAMESPACE": namespace,
-        "ICEWATCH_FLUSH_INTERVAL_S": "0.3",
-        "ICEWATCH_STATE_URL": f"sqlite:///{tmp_path}/{name}.db",
-        "ICEWATCH_SWEEP_INTERVAL_S": "0",
-        "ICEWATCH_VISIBILITY_TIMEOUT_S": "2",  # a killed process's messages come back quickly
-        "ICEWATCH_LEASE_TTL_S": "3",  # and its leases expire quickly
-        "ICEWATCH_LOG_LEVEL": "WARNING",
-    }
+    env = daemon_env(
+        emulator,
+        sandbox,
+        tmp_path,
+        namespace,
+        flush_interval_s="0.3",
+        visibility_timeout_s="2",  # a killed process's messages come back quickly
+        lease_ttl_s="3",  # and its leases expire quickly
+        log_level="WARNING",
+    )
     events = GlueEvents(emulator, sandbox)
     tables = [glue_catalog.create_table(f"{glue_namespace}.{name}{i}", SCHEMA) for i in range(3)]
     names = [".".join(t.name()[-2:]) for t in tables]

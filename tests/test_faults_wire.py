@@ -7,10 +7,8 @@ behind tests/support/proxy.py (moto can't be told to throttle, so the proxy answ
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,9 +18,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
 from service.sandbox import GlueEvents, Sandbox, create_sandbox
-from tests.support.daemon import published_counts, ready, wait_for
+from tests.support.daemon import daemon_env, free_port, published_counts, ready, wait_for
 from tests.support.proxy import FORWARD, INTERNAL_ERROR, THROTTLING, WireFaultProxy, delay, fault_plan
 from tests.support.shapes import SCHEMA, rows
 
@@ -39,9 +36,7 @@ class DaemonProcess:
     """`icewatch run` in a subprocess, its log in a file; ready once entered, SIGTERM and exit 0 on exit."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self._env = env | {"ICEWATCH_HTTP_PORT": str(self.port)}
         self.log = log
         self.exit_code: int | None = None
@@ -82,23 +77,8 @@ class DaemonProcess:
         )
 
 
-def daemon_env(emulator, sandbox: Sandbox, tmp_path: Path, namespace: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ICEWATCH_"))}
-    return (
-        env
-        | DEMO_CREDENTIALS
-        | {
-            "HOME": str(tmp_path),
-            "AWS_ENDPOINT_URL": emulator.endpoint,
-            "AWS_REGION": DEMO_REGION,
-            "ICEWATCH_QUEUE_URL": sandbox.queue_url,
-            "ICEWATCH_CLOUDWATCH_NAMESPACE": namespace,
-            "ICEWATCH_FLUSH_INTERVAL_S": "0.3",
-            "ICEWATCH_STATE_URL": f"sqlite:///{tmp_path}/{namespace}.db",
-            "ICEWATCH_SWEEP_INTERVAL_S": "0",
-            "ICEWATCH_LOG_LEVEL": "WARNING",
-        }
-    )
+def quiet_env(emulator, sandbox: Sandbox, tmp_path: Path, namespace: str) -> dict[str, str]:
+    return daemon_env(emulator, sandbox, tmp_path, namespace, flush_interval_s="0.3", log_level="WARNING")
 
 
 def queue_depth(emulator, queue_url: str) -> int:
@@ -124,7 +104,7 @@ def test_throttling_and_5xx_on_the_wire_still_publish_every_snapshot_exactly_onc
     # The run makes only ~20 calls: the first few meet every fault for sure, then the shares apply.
     plan = [THROTTLING, INTERNAL_ERROR, FORWARD, delay(DELAY_S)]
     plan += fault_plan("wire", 1_000, throttled=THROTTLED, failed=FAILED, delayed=DELAYED, delay_s=DELAY_S)
-    env = daemon_env(emulator, sandbox, tmp_path, namespace)
+    env = quiet_env(emulator, sandbox, tmp_path, namespace)
 
     with WireFaultProxy(emulator.endpoint, plan) as proxy:
         env["AWS_ENDPOINT_URL_CLOUDWATCH"] = proxy.endpoint
@@ -220,7 +200,10 @@ def test_a_flood_of_malformed_bodies_does_not_stop_good_messages(
     rounds = 4
     commits = dict.fromkeys(names, 0)
 
-    with DaemonProcess(daemon_env(emulator, sandbox, tmp_path, namespace), tmp_path / "daemon.log") as daemon:
+    with DaemonProcess(
+        quiet_env(emulator, sandbox, tmp_path, namespace),
+        tmp_path / "daemon.log",
+    ) as daemon:
         chunk = len(bodies) // rounds
         for r in range(rounds):
             send_bodies(sqs, sandbox.queue_url, bodies[r * chunk : (r + 1) * chunk])
