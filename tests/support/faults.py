@@ -18,6 +18,8 @@ from aiobotocore.awsrequest import AioAWSResponse
 from botocore.awsrequest import HTTPHeaders
 from botocore.exceptions import ConnectionClosedError
 
+from tests.support.proxy import error_document
+
 # Answers a request with a response, or raises the error the HTTP layer would raise.
 Fault = Callable[[Any], AioAWSResponse]
 
@@ -34,11 +36,7 @@ class _Body:
 
 def error_response(status: int, code: str, message: str = "injected by the test") -> Fault:
     """An AWS query-protocol error document, as CloudWatch sends it."""
-    body = (
-        '<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">'
-        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-        "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
-    ).encode()
+    body = error_document(code, message)
 
     def respond(request: Any) -> AioAWSResponse:
         headers = HTTPHeaders.from_dict({"Content-Type": "text/xml", "Content-Length": str(len(body))})
