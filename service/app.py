@@ -22,6 +22,7 @@ import aioboto3
 import structlog
 from botocore.config import Config
 
+from service.cadence import StateCadence
 from service.collection import TableCollector
 from service.consumer import ConsumerConfig, SqsConsumer
 from service.errors import SettingsError
@@ -31,6 +32,7 @@ from service.freshness import FreshnessTimer
 from service.http import HttpServer, LoopWatchdog, build_app
 from service.iceberg.catalog import open_catalog
 from service.iceberg.manifests import ManifestAggregateCache, ManifestReader
+from service.periodic import every
 from service.processor import TableProcessor
 from service.publisher import CloudWatchPublisher
 from service.scheduler import TableScheduler
@@ -44,7 +46,10 @@ log = structlog.get_logger(__name__)
 # SQS: botocore retries transient errors; CloudWatch: the publisher retries itself, with backoff,
 # so botocore makes exactly one attempt (`max_attempts` would count retries, not attempts).
 _SQS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 4}, read_timeout=30)
-_CLOUDWATCH_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30)
+# Parameter validation off: the publisher builds every entry itself (finite values, valid units).
+_CLOUDWATCH_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=30, parameter_validation=False
+)
 
 
 @dataclass
@@ -109,6 +114,7 @@ async def run_daemon(
             watch_started_ms=await store.watch_started_ms(),
             threads=daemon_settings.catalog_threads,
             lease_ttl_s=daemon_settings.lease_ttl_s,
+            cadence=StateCadence(daemon_settings.state_publish_interval_s),
         )
         scheduler = TableScheduler(processor.process, daemon_settings.max_tables_in_flight)
         consumer = SqsConsumer(
@@ -117,6 +123,7 @@ async def run_daemon(
                 queue_url=daemon_settings.queue_url,
                 visibility_timeout_s=daemon_settings.visibility_timeout_s,
                 max_messages_in_flight=daemon_settings.max_tables_in_flight * 4,
+                receive_batch_window_s=daemon_settings.receive_batch_window_s,
             ),
             processor,
             scheduler,
@@ -142,6 +149,13 @@ async def run_daemon(
             asyncio.create_task(watchdog.run(), name="loop-watchdog"),
             asyncio.create_task(freshness.run(), name="freshness-timer"),
         }
+        if daemon_settings.state_publish_interval_s > 0:
+            held = every(
+                min(5.0, daemon_settings.state_publish_interval_s / 4),
+                processor.publish_held_states,
+                "held_states",
+            )
+            roots.add(asyncio.create_task(held, name="held-states"))
         if daemon_settings.sweep_interval_s > 0 and _is_glue(settings):
             sweep = ReconcileSweep(
                 glue, store, scheduler.request, table_filter, daemon_settings.sweep_interval_s
@@ -166,6 +180,10 @@ async def run_daemon(
         publisher.hurry()  # in-flight messages wait on their acknowledgements: don't hold datums back
         left = await consumer.drain(max(0.0, deadline - time.monotonic() - 2.0))
         await scheduler.cancel_all()
+        try:
+            await asyncio.wait_for(processor.publish_held_states(everything=True), 2.0)
+        except Exception as exc:
+            log.warning("held_states_lost", error=repr(exc)[:300])
         try:
             await asyncio.shield(publisher.close(max(0.5, deadline - time.monotonic())))
         except Exception as exc:

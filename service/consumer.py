@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from service.deletes import DeleteBatcher, DeleteFailed
 from service.events import InvalidEvent, IrrelevantEvent, TableChange, parse_message
 from service.filters import TableFilter
 from service.processor import Outcome, TableProcessor
@@ -27,6 +28,7 @@ class ConsumerConfig:
     queue_url: str
     visibility_timeout_s: int
     max_messages_in_flight: int
+    receive_batch_window_s: float = 0.0
 
 
 class SqsConsumer:
@@ -55,6 +57,7 @@ class SqsConsumer:
         self._metrics = metrics
         self._stopping = asyncio.Event()
         self._messages: set[asyncio.Task[None]] = set()
+        self._deletes = DeleteBatcher(sqs, config.queue_url)
         self.connected = False
 
     async def run(self) -> None:
@@ -69,8 +72,11 @@ class SqsConsumer:
                         QueueUrl=self._config.queue_url, AttributeNames=["QueueArn"]
                     )
                     self.connected = True
-                await self.poll_once()
+                received = await self.poll_once()
                 failures = 0
+                if 0 < received < MAX_MESSAGES_PER_RECEIVE:
+                    # Let a few more arrive: ten messages per receive cost what one does.
+                    await _sleep_unless(self._stopping, self._config.receive_batch_window_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -124,6 +130,7 @@ class SqsConsumer:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self._deletes.close()
         if pending:
             log.warning("shutdown_left_messages", messages=len(pending))
         return len(pending)
@@ -222,12 +229,10 @@ class SqsConsumer:
     async def _delete(self, receipt: str) -> None:
         # Shielded: a shutdown must not leave a published message half-acknowledged.
         try:
-            await asyncio.shield(
-                self._sqs.delete_message(QueueUrl=self._config.queue_url, ReceiptHandle=receipt)
-            )
+            await asyncio.shield(self._deletes.delete(receipt))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except DeleteFailed as exc:
             # The message comes back and is published again: at least once, never lost.
             log.warning("sqs_delete_failed", error=str(exc)[:300])
 

@@ -15,6 +15,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
+from service.cadence import StateCadence
 from service.collection import TableCollector, TableMetrics
 from service.engine.snapshots import snapshots_after
 from service.errors import (
@@ -79,6 +80,7 @@ class TableProcessor:
         watch_started_ms: int,
         threads: int,
         lease_ttl_s: float = 120.0,
+        cadence: StateCadence | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._catalog = catalog
@@ -91,6 +93,7 @@ class TableProcessor:
         self._lease_ttl_s = lease_ttl_s
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="iceberg")
         self._clock = clock
+        self._cadence = cadence or StateCadence(0)  # default: the current state with every run
         self._started_ms = watch_started_ms
         self._tracked: set[str] = set()
         self._not_iceberg: set[str] = set()
@@ -99,6 +102,7 @@ class TableProcessor:
         """The table was dropped or re-created: start over with it."""
         self._tracked.discard(table)
         self._not_iceberg.discard(table)
+        self._cadence.forget(table)
         self._exporter.forget(table)
         self._metrics.tables_tracked.set(len(self._tracked))
         await self._store.forget(table)
@@ -145,10 +149,13 @@ class TableProcessor:
             return Outcome(False, "internal_error", True)
 
         publish_started = time.perf_counter()
-        datums = computed.metrics.datums
+        metrics = computed.metrics
+        datums = [d for s in metrics.snapshots for d in s.datums]
+        datums += self._cadence.admit(table, metrics.state_datums)
         try:
             await self._publisher.publish(datums)
         except Exception as exc:
+            self._cadence.forget(table)  # the retry sends the current state at once
             return self._failed(table, "publish_failed", True, exc)
         # Only an acknowledged publication moves the watermark: a crash before it re-publishes.
         if computed.head is not None:
@@ -178,6 +185,13 @@ class TableProcessor:
             findings=[f.code for f in computed.metrics.health.findings],
         )
         return OK
+
+    async def publish_held_states(self, everything: bool = False) -> int:
+        """Publish the current states the cadence held back once they are due; returns datums sent."""
+        datums = self._cadence.due(everything)
+        if datums:
+            await self._publisher.publish(datums)
+        return len(datums)
 
     def _failed(self, table: str, reason: str, retry: bool, exc: Exception) -> Outcome:
         log.warning("table_failed", table=table, reason=reason, retry=retry, error=str(exc)[:500])

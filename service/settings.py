@@ -6,8 +6,9 @@ Every field names its unit and why its default was chosen; `icewatch` reads them
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.errors import SettingsError
@@ -121,6 +122,13 @@ class DaemonSettings(BaseSettings):
     visibility_timeout_s: int = Field(
         60, ge=1, le=43200, description="SQS visibility per receive, seconds; extended while work goes on."
     )
+    receive_batch_window_s: float = Field(
+        0.5,
+        ge=0,
+        le=20,
+        description="After a receive that returned fewer than 10 messages, seconds to wait before the "
+        "next, so a busy queue is read 10 messages per call; adds at most this much latency.",
+    )
     shutdown_timeout_s: float = Field(
         25.0, gt=0, description="Drain deadline on SIGTERM, seconds (under ECS's 30 s stopTimeout)."
     )
@@ -129,6 +137,13 @@ class DaemonSettings(BaseSettings):
     )
     flush_interval_s: float = Field(
         1.0, gt=0, description="Longest a datum waits in the publisher's buffer, seconds."
+    )
+    state_publish_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="Shortest time between two CloudWatch publications of a table's current-state "
+        "metrics (partition, file, health), seconds; a newer state waits at most this long. 60 matches "
+        "CloudWatch's one-minute resolution; 0 = with every commit. Snapshot metrics go every commit.",
     )
     state_url: str = Field(
         "sqlite:///icewatch-state.db",
@@ -158,6 +173,66 @@ class DaemonSettings(BaseSettings):
     )
 
 
+class ManagedJob(BaseModel):
+    """One Glue job whose connection order the subnet poller keeps current (an item of ICEWATCH_GLUE_JOBS)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job_name: str = Field(min_length=1, description="The Glue job's name.")
+    connections: list[str] = Field(
+        min_length=1, description="Candidate Glue connection names; their order here breaks ties."
+    )
+    strategy: Literal["capacity", "random"] = Field(
+        "capacity", description="capacity: most free IPs first; random: shuffled within each tier."
+    )
+    full_ips: int | None = Field(
+        None,
+        ge=1,
+        description="IP addresses the whole job needs (tier 1), count; default the job's NumberOfWorkers "
+        "+ 1 for the driver (DPU-sized jobs: ceil(MaxCapacity) + 1).",
+    )
+    min_ips: int = Field(2, ge=1, description="IP addresses a job needs to start (tier 2), count; Glue's 2.")
+
+    @field_validator("connections")
+    @classmethod
+    def _distinct(cls, connections: list[str]) -> list[str]:
+        if len(set(connections)) != len(connections):
+            raise ValueError("a connection is listed twice")
+        return connections
+
+
+class PollerSettings(BaseSettings):
+    """The subnet-capacity poller: which Glue jobs' connection order icewatch keeps current, and how."""
+
+    model_config = _ENV
+
+    glue_jobs: list[ManagedJob] = Field(
+        default_factory=list,
+        description='JSON list of managed jobs, e.g. [{"job_name": "etl", "connections": ["net-a", '
+        '"net-b"], "strategy": "capacity"}]; empty = no poller.',
+    )
+    poll_interval_s: float = Field(
+        60.0, gt=0, description="Seconds between polls; subnets fill over minutes, not seconds."
+    )
+    poller_dry_run: bool = Field(
+        False, description="Log and count the reorders the poller would make, never call UpdateJob."
+    )
+    poller_hysteresis_ips: int = Field(
+        5,
+        ge=0,
+        description="A connection moves ahead of another only with at least this many more free IPs, count "
+        "(5: a small job's worth, so a job starting or stopping nearby doesn't rewrite the job).",
+    )
+
+    @field_validator("glue_jobs")
+    @classmethod
+    def _one_entry_per_job(cls, jobs: list[ManagedJob]) -> list[ManagedJob]:
+        names = [job.job_name for job in jobs]
+        if len(set(names)) != len(names):
+            raise ValueError("a job is listed twice")
+        return jobs
+
+
 class Settings(BaseSettings):
     """All of icewatch's settings."""
 
@@ -168,6 +243,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    poller: PollerSettings = Field(default_factory=PollerSettings)
 
 
 def load_settings() -> Settings:
@@ -175,9 +251,15 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"ICEWATCH_{str(err['loc'][-1]).upper()}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(f"{_variable(err['loc'])}: {err['msg']}" for err in exc.errors())
         raise SettingsError(f"invalid settings: {problems}") from exc
     except ValueError as exc:  # pydantic-settings' own error for a value that isn't valid JSON
         field = re.search(r'field "(\w+)"', str(exc))
         variable = f"ICEWATCH_{field.group(1).upper()}" if field else "an ICEWATCH_ variable"
         raise SettingsError(f"invalid settings: {variable} is not valid JSON") from exc
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The variable of a validation error, with the path inside its JSON: ICEWATCH_GLUE_JOBS[0].strategy."""
+    inner = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
+    return f"ICEWATCH_{str(loc[0]).upper()}{inner}"

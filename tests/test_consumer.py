@@ -13,6 +13,7 @@ import aioboto3
 import pytest
 
 from service.consumer import ConsumerConfig, SqsConsumer
+from service.deletes import DeleteBatcher, DeleteFailed
 from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
 from service.filters import TableFilter
 from service.processor import Outcome
@@ -143,3 +144,30 @@ async def test_permanent_failures_filtered_and_dropped_tables_are_deleted(sqs):
     assert tables.forgotten == ["db.gone"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+async def test_messages_finished_together_are_deleted_in_one_batch_call(sqs):
+    calls: list[str] = []
+    sqs.meta.events.register("before-call.sqs.*", lambda model, **_: calls.append(model.name))
+    tables = Tables(Outcome(True))
+    metrics, attributes, _ = await run_consumer(sqs, tables, [body(f"t{i}") for i in range(10)], settle_s=0)
+    assert metrics.registry.get_sample_value("icewatch_messages_processed_total") == 10
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    assert calls.count("DeleteMessageBatch") == 1
+    assert "DeleteMessage" not in calls
+
+
+async def test_a_delete_sqs_refuses_fails_alone_and_the_others_in_its_batch_are_deleted(sqs):
+    url = (await sqs.create_queue(QueueName=f"consumer{next(_queues)}"))["QueueUrl"]
+    for i in range(3):
+        await sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    received = await sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    receipts = [m["ReceiptHandle"] for m in received["Messages"]]
+    batcher = DeleteBatcher(sqs, url)
+    results = await asyncio.gather(
+        *(batcher.delete(r) for r in [*receipts, "not-a-receipt-handle"]), return_exceptions=True
+    )
+    assert results[:-1] == [None] * len(receipts)
+    assert isinstance(results[-1], DeleteFailed)
+    assert (await counts(sqs, url))["ApproximateNumberOfMessagesNotVisible"] == "0"

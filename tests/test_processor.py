@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from service.cadence import StateCadence
 from service.exporter import TableMetricsExporter
 from service.processor import TableProcessor
 from service.state import open_state_store
@@ -42,7 +43,9 @@ async def store():
         yield opened
 
 
-def processor(catalog, publisher, store, watch_started: datetime | None = None) -> TableProcessor:
+def processor(
+    catalog, publisher, store, watch_started: datetime | None = None, cadence: StateCadence | None = None
+) -> TableProcessor:
     started = watch_started or datetime.now(UTC)
     return TableProcessor(
         catalog,
@@ -54,6 +57,7 @@ def processor(catalog, publisher, store, watch_started: datetime | None = None) 
         owner="test",
         watch_started_ms=int(started.timestamp() * 1000),
         threads=1,
+        cadence=cadence,
     )
 
 
@@ -125,3 +129,27 @@ async def test_a_table_leased_by_another_replica_is_left_for_redelivery(sql_cata
     assert await store.acquire("db.t", "other-replica", 60)
     outcome = await processor(sql_catalog, RecordingPublisher(), store).process("db.t")
     assert (outcome.ok, outcome.reason, outcome.retry) == (False, "leased_elsewhere", True)
+
+
+async def test_a_busy_tables_state_is_held_between_intervals_but_every_snapshot_goes_at_once(
+    sql_catalog, store
+):
+    table = sql_catalog.create_table("db.t", SCHEMA)
+    rng = random.Random(4)
+    clock = [0.0]
+    publisher = RecordingPublisher()
+    proc = processor(sql_catalog, publisher, store, cadence=StateCadence(60, lambda: clock[0]))
+
+    def files() -> list[float]:
+        return [d.value for d in publisher.datums if d.name == "files.max_record_count"]
+
+    for n in (1, 2, 3):
+        table.append(rows(rng, n))
+        clock[0] += 5
+        await proc.process("db.t")
+    assert files() == [1.0]  # the state after the first commit; the next two were held
+    assert publisher.added() == [1, 2, 3]  # snapshot metrics: every commit, right away
+    assert await proc.publish_held_states() == 0  # not due yet
+    clock[0] += 60
+    assert await proc.publish_held_states() > 0
+    assert files() == [3.0]  # the newest state, not the one in between

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
 from pyiceberg.catalog import AVAILABLE_CATALOGS, Catalog, CatalogType, infer_catalog_type
 from pyiceberg.exceptions import (
@@ -12,7 +14,9 @@ from pyiceberg.exceptions import (
     NoSuchPropertyException,
     NoSuchTableError,
 )
+from pyiceberg.io import FileIO
 from pyiceberg.table import Table
+from pyiceberg.typedef import EMPTY_DICT, Properties
 
 from service.errors import (
     CatalogUnavailableError,
@@ -66,10 +70,41 @@ def open_catalog(settings: CatalogSettings, environ: Mapping[str, str] = os.envi
             'ICEWATCH_CATALOG_PROPERTIES: set "type" (glue, rest, sql, …) or a "uri" to infer it from'
         )
     try:
-        return AVAILABLE_CATALOGS[catalog_type](name, props)
+        catalog = AVAILABLE_CATALOGS[catalog_type](name, props)
     except Exception as exc:
         kind = catalog_type.value
         raise CatalogUnavailableError(f"cannot open the {kind} catalog: {_reason(exc)}") from exc
+    _share_file_io(catalog)
+    return catalog
+
+
+_MAX_FILE_IOS = 32  # distinct (properties, bucket) pairs; tables usually share one
+
+
+def _share_file_io(catalog: Catalog) -> None:
+    """Reuse one FileIO per (properties, scheme and bucket) instead of two new ones per load_table.
+
+    Each new pyarrow FileIO opens a new S3 client: new connections and TLS handshakes on every
+    table load. Properties are part of the key, so vended or rotated credentials get their own.
+    """
+    build = catalog._load_file_io
+    shared: dict[tuple[Any, ...], FileIO] = {}
+
+    def load_file_io(properties: Properties = EMPTY_DICT, location: str | None = None) -> FileIO:
+        parts = urlsplit(location) if location else None
+        key = (
+            tuple(sorted(properties.items())),
+            parts.scheme if parts else None,
+            parts.netloc if parts else None,
+        )
+        io = shared.get(key)
+        if io is None:
+            if len(shared) >= _MAX_FILE_IOS:
+                shared.clear()
+            io = shared[key] = build(properties, location)
+        return io
+
+    catalog._load_file_io = load_file_io  # type: ignore[method-assign]
 
 
 def load_table(catalog: Catalog, name: TableName) -> Table:
