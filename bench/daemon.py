@@ -364,6 +364,8 @@ async def run_load(
     for stale in STATE_FILE.parent.glob(STATE_FILE.name + "*"):  # a fresh emulator: no old watermarks
         stale.unlink()
     tuning = {"max_tables_in_flight": args.max_tables_in_flight} if args.max_tables_in_flight else {}
+    if args.catalog_threads:
+        tuning["catalog_threads"] = args.catalog_threads
     settings = Settings(  # production defaults, but for the queue, the catalog, the state file and the port
         catalog=CatalogSettings(catalog_properties={"type": "glue", "warehouse": sandbox.warehouse}),
         daemon=DaemonSettings(
@@ -691,6 +693,9 @@ def main() -> int:
     parser.add_argument("--cloudwatch", choices=("moto", "stub"), default="moto")
     parser.add_argument(
         "--max-tables-in-flight", type=int, default=0, help="the daemon's setting (0: its default, 16)"
+    )
+    parser.add_argument(
+        "--catalog-threads", type=int, default=0, help="the daemon's setting (0: its default, 4)"
     )
     parser.add_argument("--sample-datums", type=int, default=2000, help="datums for the reference's timing")
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds to wait for late acks")

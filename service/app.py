@@ -1,7 +1,8 @@
 """The composition root of `icewatch run`: builds everything, runs the root tasks, shuts down in order.
 
 Root tasks: the SQS consumer, the CloudWatch publisher, the freshness timer, the reconcile sweep
-(Glue catalogs) and a loop watchdog; the HTTP server runs beside them.
+(Glue catalogs), the subnet poller (when ICEWATCH_GLUE_JOBS names jobs) and a loop watchdog; the HTTP
+server runs beside them.
 Order on SIGTERM/SIGINT: stop receiving -> finish in-flight messages within the deadline -> flush
 the publisher -> stop the HTTP server. If any root task ends on its own (a crash), the others are
 stopped the same way and the process exits 1 rather than running half-alive.
@@ -24,6 +25,7 @@ from botocore.config import Config
 
 from service.cadence import StateCadence
 from service.collection import TableCollector
+from service.connections.poller import SubnetPoller
 from service.consumer import ConsumerConfig, SqsConsumer
 from service.errors import SettingsError
 from service.exporter import TableMetricsExporter
@@ -61,6 +63,7 @@ class Daemon:
     consumer: SqsConsumer
     processor: TableProcessor
     http: HttpServer
+    poller: SubnetPoller | None = None  # the subnet-capacity poller, when Glue jobs are managed
 
 
 async def run_daemon(
@@ -87,6 +90,7 @@ async def run_daemon(
         session.client("sqs", config=_SQS_CONFIG) as sqs,
         session.client("cloudwatch", config=_CLOUDWATCH_CONFIG) as cloudwatch,
         session.client("glue", config=_SQS_CONFIG) as glue,
+        session.client("ec2", config=_SQS_CONFIG) as ec2,  # the subnet poller's; opening makes no call
         open_state_store(daemon_settings.state_url) as store,
     ):
         metrics = ServiceMetrics()
@@ -135,7 +139,8 @@ async def run_daemon(
             build_app(metrics.registry, lambda: _ready(consumer), watchdog), daemon_settings.http_port
         )
         await http.start()
-        daemon = Daemon(metrics, exporter, consumer, processor, http)
+        poller = SubnetPoller(glue, ec2, settings.poller, metrics) if settings.poller.glue_jobs else None
+        daemon = Daemon(metrics, exporter, consumer, processor, http, poller)
         freshness = FreshnessTimer(
             store,
             publisher,
@@ -161,6 +166,8 @@ async def run_daemon(
                 glue, store, scheduler.request, table_filter, daemon_settings.sweep_interval_s
             )
             roots.add(asyncio.create_task(sweep.run(), name="reconcile-sweep"))
+        if poller is not None:
+            roots.add(asyncio.create_task(poller.run(), name="subnet-poller"))
         log.info("daemon_started", queue_url=daemon_settings.queue_url, http_port=http.port)
         if on_start is not None:
             started = on_start(daemon)

@@ -11,7 +11,11 @@ from dataclasses import asdict
 import structlog
 
 from service import __version__
+from service.cloudwatch_commands import COMMANDS as CLOUDWATCH_COMMANDS
+from service.cloudwatch_commands import add_commands as add_cloudwatch_commands
+from service.cloudwatch_commands import run_command as run_cloudwatch_command
 from service.collection import TableCollector, TableMetrics
+from service.connections import cli as connections_cli
 from service.engine.snapshots import retained_snapshots
 from service.errors import IcewatchError, UsageError
 from service.iceberg.catalog import load_table, open_catalog
@@ -45,8 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="the daemon: consume Glue change events from SQS, publish metrics")
 
     demo = sub.add_parser("demo", help="run icewatch on sample tables in an embedded AWS emulator")
-    demo.add_argument("--duration", type=float, default=45.0, help="seconds to run (default 45)")
+    demo.add_argument("--duration", type=float, help="seconds (default 45; with --seed-only: until stopped)")
     demo.add_argument("--seed", type=int, default=7, help="random seed for the sample data")
+    demo.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="no emulator, no daemon: create the sandbox at AWS_ENDPOINT_URL(_GLUE) and keep writing",
+    )
+    add_cloudwatch_commands(sub)
+    connections_cli.register(sub)  # reorder, run-job
     return parser
 
 
@@ -94,10 +105,19 @@ def main(argv: list[str] | None = None) -> int:
             from service.app import run_daemon  # the daemon's imports (aioboto3, aiohttp) only when needed
 
             return asyncio.run(run_daemon(settings))
+        if args.command == "demo" and args.seed_only:
+            from service.seeding import run_seed
+
+            return run_seed(settings, duration_s=args.duration, seed=args.seed)
         if args.command == "demo":
             from service.demo import run_demo  # imports moto, which only the demo needs
 
-            return run_demo(settings, duration_s=args.duration, seed=args.seed)
+            duration_s = 45.0 if args.duration is None else args.duration
+            return run_demo(settings, duration_s=duration_s, seed=args.seed)
+        if args.command in CLOUDWATCH_COMMANDS:
+            return run_cloudwatch_command(args, settings)
+        if args.command in connections_cli.COMMANDS:
+            return connections_cli.main(args, settings)
         metrics = _collect_one(settings, args.table, getattr(args, "all_snapshots", False))
         for finding in metrics.health.findings:
             log.info("health_finding", table=metrics.table, code=finding.code, **finding.figures)

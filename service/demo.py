@@ -5,6 +5,8 @@ catalog and S3. A writer commits to three sample tables at different rates — `
 with skewed regions, `events` in many small appends (small files pile up), `customers` a few times
 and then never again (freshness grows) — and, since moto's Glue emits no events, publishes the
 Glue-shaped events with EventBridge PutEvents exactly as AWS would. The real daemon runs against it.
+A VPC with three subnets of different sizes backs a managed Glue job's connections; other workloads
+fill the subnet the job tries first, and the daemon's subnet poller reorders the job's connections.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 from pyiceberg.catalog import Catalog
 
 from service.app import Daemon, run_daemon
+from service.connections.sandbox import AddressConsumer, NetworkSandbox, create_network_sandbox, poller_view
 from service.emulator import Emulator
 from service.iceberg.catalog import open_catalog
 from service.logs import configure_logging
@@ -92,28 +95,36 @@ def run_demo(settings: Settings, duration_s: float, seed: int) -> int:
         sandbox = create_sandbox(emulator, name="icewatch-demo")
         # The daemon and pyiceberg find the emulator through the standard AWS variables, as in AWS.
         os.environ.update(emulator.environ())
-        demo_settings = _demo_settings(settings, sandbox)
+        network = create_network_sandbox(emulator, name="demo")  # a VPC, 3 subnets, a managed Glue job
+        demo_settings = _demo_settings(settings, sandbox, network)
+        addresses = AddressConsumer(emulator, network)  # fills the subnet the job tries first
         catalog = open_catalog(demo_settings.catalog)
         writer = DemoWriter(catalog, GlueEvents(emulator, sandbox), seed)
         print(
             f"icewatch demo: emulator on {emulator.endpoint}, queue {sandbox.queue_url}\n"
             f"writing to {', '.join(f'{DATABASE}.{t}' for t in CADENCES)} for {duration_s:.0f} s "
-            f"(Ctrl-C stops); small-file finding at {DEMO_SMALL_FILES} files for the demo",
+            f"(Ctrl-C stops); small-file finding at {DEMO_SMALL_FILES} files for the demo\n"
+            f"Glue job {network.job_name}: connections {', '.join(network.subnets)} (59, 27, 11 free IPs); "
+            f"other workloads fill its first subnet, the poller reorders every {DEMO_POLL_INTERVAL_S:.0f} s",
             flush=True,
         )
         writer.start()
+        addresses.start()
         try:
             code = asyncio.run(_run(demo_settings, duration_s, writer))
         finally:
             writer.stopped.set()
+            addresses.stopped.set()
             writer.join(timeout=30)
+            addresses.join(timeout=30)
     return code
 
 
 DEMO_SMALL_FILES = 25  # Glue's trigger is 100 small files; the demo shows the finding within a minute
+DEMO_POLL_INTERVAL_S = 5.0  # the daemon's default is a minute; the demo shows reorders within its 45 s
 
 
-def _demo_settings(settings: Settings, sandbox: Sandbox) -> Settings:
+def _demo_settings(settings: Settings, sandbox: Sandbox, network: NetworkSandbox) -> Settings:
     catalog = CatalogSettings(
         catalog_name="demo", catalog_properties={"type": "glue", "warehouse": sandbox.warehouse}
     )
@@ -125,6 +136,9 @@ def _demo_settings(settings: Settings, sandbox: Sandbox) -> Settings:
                 update={"queue_url": sandbox.queue_url, "state_url": "sqlite:///:memory:"}
             ),
             "health": settings.health.model_copy(update={"compact_min_small_files": DEMO_SMALL_FILES}),
+            "poller": settings.poller.model_copy(
+                update={"glue_jobs": [network.managed_job()], "poll_interval_s": DEMO_POLL_INTERVAL_S}
+            ),
         }
     )
 
@@ -149,7 +163,7 @@ async def _show(daemon: Daemon, stop: asyncio.Event, writer: DemoWriter) -> None
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=2.0 if tty else 5.0)
-        text = live_view(daemon.exporter.view(), time.time())
+        text = live_view(daemon.exporter.view(), time.time()) + poller_view(daemon)
         print(("\033[2J\033[H" if tty else "") + text + "\n", flush=True)
     registry = daemon.metrics.registry
     calls = registry.get_sample_value("icewatch_put_metric_data_calls_total") or 0
@@ -160,3 +174,4 @@ async def _show(daemon: Daemon, stop: asyncio.Event, writer: DemoWriter) -> None
         f"{datums:.0f} datums in {calls:.0f} PutMetricData calls",
         flush=True,
     )
+    print(poller_view(daemon, summary=True).strip(), flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import urllib.request
 from types import TracebackType
@@ -24,6 +25,9 @@ class Emulator:
         self.endpoint = ""
 
     def __enter__(self) -> Emulator:
+        from service import emulator_glue
+
+        emulator_glue.install()  # Glue UpdateJob, scripted job runs, zone states: see that module
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -55,6 +59,27 @@ class Emulator:
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
+        from service import emulator_glue
+
+        emulator_glue.forget()
+
+    def script_job_runs(self, job_name: str, outcomes: list[tuple[str, str]]) -> None:
+        """The next runs of Glue job `job_name` end in these (JobRunState, ErrorMessage); then SUCCEEDED."""
+        from service import emulator_glue
+
+        emulator_glue.script_job_runs(job_name, outcomes)
+
+    def started_runs(self, job_name: str) -> list[Any]:
+        """Each StartJobRun of `job_name` so far, with the job's connections at that moment."""
+        from service import emulator_glue
+
+        return emulator_glue.started_runs(job_name)
+
+    def zone_state(self, zone_name: str, state: str) -> contextlib.AbstractContextManager[None]:
+        """A context in which availability zone `zone_name` reports `state` (moto's are always available)."""
+        from service import emulator_glue
+
+        return emulator_glue.zone_state(zone_name, state)
 
     def glue_catalog_properties(self, warehouse: str) -> dict[str, str]:
         """pyiceberg Glue catalog + S3 FileIO properties for this emulator; `warehouse` is s3://bucket/…"""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from service.engine.catalogue import TABLE_DIMENSION
 from service.engine.health import HealthReport
 from service.models import MetricDatum
+
+if TYPE_CHECKING:
+    from service.connections.poller import JobPoll
 
 
 def _number(value: float) -> str:
@@ -63,6 +67,33 @@ def live_view(view: dict[str, tuple[dict[str, float], set[str], float]], now: fl
     if len(rows) == 1:
         return "waiting for the first commits…"
     return _aligned(rows)
+
+
+def connection_table(polls: Iterable[JobPoll]) -> str:
+    """Per managed Glue job, its connections in order: subnet, zone, free IPs, tier, why one goes last."""
+    rows = [("GLUE JOB", "#", "CONNECTION", "SUBNET", "ZONE", "FREE IPS", "TIER", "NOTE")]
+    for poll in polls:
+        if poll.order is None:
+            rows.append((poll.job_name, "-", "-", "-", "-", "-", "-", poll.error or ""))
+            continue
+        for rank, ranked in enumerate(poll.order.ranked, 1):
+            c = ranked.capacity
+            free = "-" if c.free_ips is None else _number(float(c.free_ips))
+            note = c.reason_last(poll.order.min_ips) or ""
+            job = poll.job_name if rank == 1 else ""
+            rows.append(
+                (
+                    job,
+                    str(rank),
+                    ranked.name,
+                    c.subnet_id or "-",
+                    c.availability_zone or "-",
+                    free,
+                    ranked.tier.label,
+                    note,
+                )
+            )
+    return _aligned(rows, right={1, 5})
 
 
 def _aligned(rows: Sequence[Sequence[str]], right: frozenset[int] | set[int] = frozenset()) -> str:

@@ -180,7 +180,9 @@ class ManagedJob(BaseModel):
 
     job_name: str = Field(min_length=1, description="The Glue job's name.")
     connections: list[str] = Field(
-        min_length=1, description="Candidate Glue connection names; their order here breaks ties."
+        min_length=1,
+        description="Candidate Glue connection names; those that can only go last (lookup failed, zone "
+        "not available, under min_ips free) keep this order.",
     )
     strategy: Literal["capacity", "random"] = Field(
         "capacity", description="capacity: most free IPs first; random: shuffled within each tier."
@@ -188,10 +190,12 @@ class ManagedJob(BaseModel):
     full_ips: int | None = Field(
         None,
         ge=1,
-        description="IP addresses the whole job needs (tier 1), count; default the job's NumberOfWorkers "
-        "+ 1 for the driver (DPU-sized jobs: ceil(MaxCapacity) + 1).",
+        description="IP addresses the whole job needs (tier 1); default the job's NumberOfWorkers + 1 for "
+        "the driver (DPU-sized jobs: ceil(MaxCapacity) + 1).",
     )
-    min_ips: int = Field(2, ge=1, description="IP addresses a job needs to start (tier 2), count; Glue's 2.")
+    min_ips: int = Field(
+        2, ge=1, description="IP addresses a job needs to start (tier 2); Glue's minimum is 2."
+    )
 
     @field_validator("connections")
     @classmethod
@@ -220,7 +224,7 @@ class PollerSettings(BaseSettings):
     poller_hysteresis_ips: int = Field(
         5,
         ge=0,
-        description="A connection moves ahead of another only with at least this many more free IPs, count "
+        description="A connection moves ahead of another only with at least this many more free IPs "
         "(5: a small job's worth, so a job starting or stopping nearby doesn't rewrite the job).",
     )
 

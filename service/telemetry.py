@@ -63,3 +63,28 @@ class ServiceMetrics:
         self.snapshots_published = Counter(
             "icewatch_snapshots_published_total", "Snapshots whose metrics were published", registry=r
         )
+        # The subnet-capacity poller (service/connections).
+        self.connection_free_ips = Gauge(
+            "icewatch_glue_connection_free_ips",
+            "Free IP addresses in the subnet of a managed Glue job's connection",
+            ["job", "connection"],
+            registry=r,
+        )
+        self.job_first_connection_free_ips = Gauge(
+            "icewatch_glue_job_first_connection_free_ips",
+            "Free IP addresses in the subnet of the connection a managed Glue job tries first",
+            ["job"],
+            registry=r,
+        )
+        self.connection_reorders = Counter(
+            "icewatch_glue_connection_reorders_total",
+            "Connection order changes of managed Glue jobs, by outcome (updated, dry_run)",
+            ["job", "outcome"],
+            registry=r,
+        )
+        self.subnet_poll_errors = Counter(
+            "icewatch_subnet_poll_errors_total",
+            "Subnet poller errors by job and reason (connection_lookup, get_job, update_job, no_figures)",
+            ["job", "reason"],
+            registry=r,
+        )

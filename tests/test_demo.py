@@ -23,6 +23,12 @@ def test_demo_runs_writer_and_daemon_and_shows_every_table_without_aws(tmp_path)
     last_view = out.rsplit("TABLE ", 1)[-1]
     for table in ("demo.orders", "demo.events", "demo.customers"):
         assert table in last_view
+    # The subnet poller's view: the managed Glue job's three connections with their free IPs.
+    connections = re.findall(
+        r"^(?:demo-etl)?\s+\d\s+(demo-net-[abc])\s+subnet-\w+\s+us-east-1[abc]\s+\d+", last_view, re.M
+    )
+    assert sorted(connections) == ["demo-net-a", "demo-net-b", "demo-net-c"], last_view
+    assert re.search(r"^subnet poller: demo-etl reordered \d+ times?$", out, re.M), out[-2000:]
     done = re.search(
         r"demo done: (\d+) commits written, (\d+) snapshots published, (\d+) datums in (\d+) Put", out
     )

@@ -128,6 +128,9 @@ class SqliteStateStore(StoreLifecycle):
         # isolation_level=None: no implicit transactions; each write says BEGIN IMMEDIATE itself.
         self._db = sqlite3.connect(self._path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")  # readers don't block the writer, nor it them
+        # No fsync per commit: a killed process loses nothing; a power loss can lose the last watermarks,
+        # which only re-publishes those snapshots (at least once). FULL capped a task at ~135 runs/s.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         with self._immediate() as db:
             db.execute(
