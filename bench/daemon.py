@@ -682,6 +682,33 @@ def report(args: argparse.Namespace, run: RunFigures, ref: ReferenceFigures, cor
 # --------------------------------------------------------------------------------------------- main
 
 
+class ChildProcesses:
+    """Spawned helper processes (emulator, stubs, writer), each with a pipe; stopped when the block ends."""
+
+    def __init__(self) -> None:
+        self._spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        self._children: list[tuple[Any, Connection]] = []
+
+    def start(self, target: Any, *target_args: Any) -> tuple[Any, Connection]:
+        """Start `target(*target_args, conn)`; returns the process and our end of its pipe."""
+        ours, theirs = self._spawn.Pipe()
+        process = self._spawn.Process(target=target, args=(*target_args, theirs), daemon=True)
+        process.start()
+        self._children.append((process, ours))
+        return process, ours
+
+    def __enter__(self) -> ChildProcesses:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for process, conn in self._children:
+            if process.is_alive():
+                conn.send(("stop",))  # any message stops each helper's main
+                process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -701,27 +728,17 @@ def main() -> int:
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds to wait for late acks")
     args = parser.parse_args()
 
-    spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    children: list[tuple[Any, Connection]] = []
-
-    def start(target: Any, *target_args: Any) -> tuple[Any, Connection]:
-        ours, theirs = spawn.Pipe()
-        process = spawn.Process(target=target, args=(*target_args, theirs), daemon=True)
-        process.start()
-        children.append((process, ours))
-        return process, ours
-
-    try:
-        emulator_process, emulator_conn = start(_emulator_main)
+    with ChildProcesses() as children:
+        emulator_process, emulator_conn = children.start(_emulator_main)
         emulator = RemoteEmulator(emulator_conn.recv())
         pids = {"emulator": emulator_process.pid}
         os.environ.update(emulator.environ())
         if args.cloudwatch == "stub":
-            stub_process, stub_conn = start(_stub_main)
+            stub_process, stub_conn = children.start(_stub_main)
             os.environ["AWS_ENDPOINT_URL_CLOUDWATCH"] = stub_conn.recv()
             pids["stub"] = stub_process.pid
         sandbox = create_sandbox(emulator, name="bench")
-        writer_process, writer = start(
+        writer_process, writer = children.start(
             _writer_main, emulator.endpoint, sandbox, args.tables, args.writer_threads
         )
         pids["writer"] = writer_process.pid
@@ -732,13 +749,6 @@ def main() -> int:
         writer_process.join(timeout=30)
         ref = measure_reference(emulator, sandbox, args.tables, args.sample_datums)
         report(args, run, ref, os.cpu_count() or 1)
-    finally:
-        for process, conn in children:
-            if process.is_alive():
-                conn.send(("stop",))
-                process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -26,7 +25,6 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 import boto3
@@ -37,7 +35,7 @@ from pyiceberg.exceptions import NamespaceAlreadyExistsError
 from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField, StringType
 
-from bench.daemon import CACHE_DIR, RemoteEmulator, _emulator_main, _process_cpu_s, _stub_main
+from bench.daemon import CACHE_DIR, ChildProcesses, RemoteEmulator, _emulator_main, _process_cpu_s, _stub_main
 from bench.sqs_stub import stub_main as sqs_stub_main
 from service.events import TABLE_STATE_CHANGE
 
@@ -301,25 +299,15 @@ def main() -> int:
     args = parser.parse_args()
     catalog = build_tables(args.tables)
 
-    spawn = multiprocessing.get_context("spawn")
-    children: list[tuple[Any, Connection]] = []
-
-    def start(target: Any) -> tuple[Any, Connection]:
-        ours, theirs = spawn.Pipe()
-        process = spawn.Process(target=target, args=(theirs,), daemon=True)
-        process.start()
-        children.append((process, ours))
-        return process, ours
-
-    try:
-        emulator_process, emulator_conn = start(_emulator_main)
+    with ChildProcesses() as children:
+        emulator_process, emulator_conn = children.start(_emulator_main)
         emulator = RemoteEmulator(emulator_conn.recv())
         os.environ.update(emulator.environ())
-        stub_process, stub_conn = start(_stub_main)
+        stub_process, stub_conn = children.start(_stub_main)
         os.environ["AWS_ENDPOINT_URL_CLOUDWATCH"] = stub_conn.recv()
         pids = {"emulator": emulator_process.pid, "stub": stub_process.pid}
         if args.sqs == "stub":
-            sqs_process, sqs_conn = start(sqs_stub_main)
+            sqs_process, sqs_conn = children.start(sqs_stub_main)
             os.environ["AWS_ENDPOINT_URL_SQS"] = sqs_conn.recv()
             pids["sqs"] = sqs_process.pid
         phases = [
@@ -331,13 +319,6 @@ def main() -> int:
             memory_catalog = build_tables(args.memory_tables)
             memory = run_phase(emulator, memory_catalog, args.memory_tables, 1, pids, args.state, 64, True)
             report_memory(memory, 10_000)
-    finally:
-        for process, conn in children:
-            if process.is_alive():
-                conn.send(("stop",))
-                process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
     return 0
 
 
