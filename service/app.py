@@ -163,7 +163,7 @@ async def run_daemon(
             roots.add(asyncio.create_task(held, name="held-states"))
         if daemon_settings.sweep_interval_s > 0 and _is_glue(settings):
             sweep = ReconcileSweep(
-                glue, store, scheduler.request, table_filter, daemon_settings.sweep_interval_s
+                glue, store, scheduler.request, table_filter, daemon_settings.sweep_interval_s, metrics
             )
             roots.add(asyncio.create_task(sweep.run(), name="reconcile-sweep"))
         if poller is not None:

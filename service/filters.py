@@ -27,11 +27,24 @@ class TableFilter:
             object.__setattr__(self, name, patterns)  # a tuple: the caller's list can't change us later
             object.__setattr__(self, f"_{name}", _compiled(patterns))
 
+    def may_allow_database(self, database: str) -> bool:
+        """False when no table of `database` can pass: listing its tables would be wasted (or denied)."""
+        name = database.lower()
+        if self.include and not any(fnmatch.fnmatchcase(name, _database_glob(p)) for p in self.include):
+            return False
+        return not any(
+            p.lower().endswith(".*") and fnmatch.fnmatchcase(name, _database_glob(p)) for p in self.exclude
+        )
+
     def allows(self, database: str, table: str) -> bool:
         name = f"{database}.{table}".lower()
         if self._include is not None and not self._include.match(name):
             return False
         return self._exclude is None or not self._exclude.match(name)
+
+
+def _database_glob(pattern: str) -> str:
+    return pattern.rpartition(".")[0].lower()
 
 
 def _checked(name: str, patterns: Sequence[str]) -> tuple[str, ...]:

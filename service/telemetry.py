@@ -23,6 +23,11 @@ class ServiceMetrics:
             ["reason", "outcome"],
             registry=r,
         )
+        self.sweep_database_errors = Counter(
+            "icewatch_sweep_database_errors_total",
+            "Glue databases the reconcile sweep could not list (denied, throttled, unreachable)",
+            registry=r,
+        )
         self.messages_ignored = Counter(
             "icewatch_messages_ignored_total",
             "SQS messages deleted without work: not a Glue table event, or filtered out, by reason",

@@ -13,6 +13,7 @@ from service.filters import TableFilter
 from service.freshness import FreshnessTimer
 from service.state import Watermark, open_state_store
 from service.sweep import ReconcileSweep
+from service.telemetry import ServiceMetrics
 
 
 class PagedGlue:
@@ -99,3 +100,39 @@ async def test_freshness_publishes_at_most_the_configured_number_of_tables(store
     publisher = Recording()
     await FreshnessTimer(store, publisher, TableMetricsExporter(), 60, 3, clock=lambda: 10.0).tick()
     assert len(publisher.datums) == 3
+
+
+class DeniedDatabaseGlue(PagedGlue):
+    """AccessDenied on one database's GetTables, as a role scoped to other databases gets."""
+
+    async def get_tables(self, DatabaseName: str, NextToken: str | None = None) -> dict:
+        if DatabaseName == "secret":
+            raise PermissionError("AccessDeniedException: not authorized to perform glue:GetTables")
+        return await super().get_tables(DatabaseName, NextToken)
+
+
+async def test_a_database_the_role_may_not_list_does_not_hide_lost_events_in_the_others(store):
+    glue = DeniedDatabaseGlue({"secret": [], "a": [iceberg("t", "s3://m/a.json")], "b": [iceberg("u", "x")]})
+    metrics = ServiceMetrics()
+    sweep = ReconcileSweep(glue, store, _ignore, TableFilter(), interval_s=300, metrics=metrics)
+    assert sorted(await sweep.sweep_once()) == ["a.t", "b.u"]
+    assert metrics.registry.get_sample_value("icewatch_sweep_database_errors_total") == 1
+
+
+async def test_databases_no_include_pattern_can_match_are_not_listed_at_all(store):
+    listed: list[str] = []
+
+    class Recording(PagedGlue):
+        async def get_tables(self, DatabaseName: str, NextToken: str | None = None) -> dict:
+            listed.append(DatabaseName)
+            return await super().get_tables(DatabaseName, NextToken)
+
+    glue = Recording({"sales": [iceberg("o", "s")], "hr": [iceberg("p", "s")], "tmp": [iceberg("q", "s")]})
+    table_filter = TableFilter(include=["sales.*", "t*.q"], exclude=["tmp.*"])
+    sweep = ReconcileSweep(glue, store, _ignore, table_filter, interval_s=300)
+    assert await sweep.sweep_once() == ["sales.o"]
+    assert listed == ["sales"]
+
+
+async def _ignore(table: str) -> None:
+    pass
