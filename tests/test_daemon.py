@@ -132,7 +132,11 @@ async def test_every_commit_lands_in_cloudwatch_with_its_own_value_and_time(
         assert f'icewatch_snapshot_added_records{{table="{name}"}} 120.0' in text
         assert "icewatch_put_metric_data_calls_total" in text
         registry = running.daemon.metrics.registry
-        assert registry.get_sample_value("icewatch_messages_processed_total") == 1
+        # Counted once its deletion is confirmed, which follows the acknowledgement by a batch window.
+        await eventually(
+            lambda: registry.get_sample_value("icewatch_messages_processed_total") == 1,
+            what="the message deleted and counted",
+        )
         assert registry.get_sample_value("icewatch_snapshots_published_total") == 3
 
 
