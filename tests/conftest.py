@@ -73,3 +73,10 @@ def sql_catalog(tmp_path: Path) -> SqlCatalog:
 @pytest.fixture
 def glue_client(emulator: Emulator):
     return emulator.client("glue")
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> None:
+    """Only the standard AWS variables point at the emulator, as in production."""
+    for key, value in emulator.environ().items():
+        monkeypatch.setenv(key, value)

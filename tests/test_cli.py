@@ -9,19 +9,8 @@ from datetime import datetime
 import pytest
 
 from service.cli import main
-from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
 from tests.support.oracle import expected_state_metrics
 from tests.support.shapes import partitioned, rows
-
-
-@pytest.fixture
-def aws_env(monkeypatch, emulator):
-    """Only the standard AWS variables point at the emulator; icewatch must carry them to pyiceberg."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint)
-    monkeypatch.setenv("AWS_REGION", DEMO_REGION)
-    for key, value in DEMO_CREDENTIALS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("ICEWATCH_CATALOG_PROPERTIES", '{"type": "glue"}')
 
 
 @pytest.fixture

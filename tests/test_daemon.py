@@ -16,6 +16,7 @@ from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
 from service.models import utc_from_ms
 from service.sandbox import GlueEvents, Sandbox, create_sandbox
 from service.settings import CatalogSettings, DaemonSettings, MetricsSettings, Settings
+from tests.support.glue import break_metadata
 from tests.support.shapes import BY_DAY_AND_REGION, SCHEMA, rows
 
 _names = itertools.count()
@@ -263,12 +264,7 @@ async def test_a_table_that_keeps_failing_sends_its_messages_to_the_dlq_while_ot
         update={"daemon": settings.daemon.model_copy(update={"visibility_timeout_s": 1})}
     )
     broken = await asyncio.to_thread(glue_catalog.create_table, f"{glue_namespace}.broken", SCHEMA)
-    table_input = glue_client.get_table(DatabaseName=glue_namespace, Name="broken")["Table"]
-    parameters = dict(table_input["Parameters"], metadata_location=broken.metadata_location + ".gone")
-    glue_client.update_table(
-        DatabaseName=glue_namespace,
-        TableInput={"Name": "broken", "TableType": "EXTERNAL_TABLE", "Parameters": parameters},
-    )
+    break_metadata(glue_client, glue_namespace, "broken", broken.metadata_location)
     sqs = emulator.client("sqs")
     events = GlueEvents(emulator, sandbox)
     async with RunningDaemon(settings) as running:

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.sandbox import MAX_RECEIVE_COUNT, GlueEvents, Sandbox, create_sandbox
 from tests.support.daemon import daemon_env, free_port, published_counts, ready, wait_for
+from tests.support.glue import break_metadata
 from tests.support.proxy import FORWARD, INTERNAL_ERROR, THROTTLING, WireFaultProxy, delay, fault_plan
 from tests.support.shapes import SCHEMA, rows
 
@@ -191,16 +192,6 @@ def send_bodies(sqs, queue_url: str, bodies: list[str]) -> None:
 
 
 POISON_EVENTS = 3  # events for a table whose metadata file is gone: retried until the DLQ takes them
-
-
-def break_metadata(glue_client, database: str, table: str, metadata_location: str) -> None:
-    """Point the catalog at a metadata file that does not exist: every load fails, for good."""
-    table_input = glue_client.get_table(DatabaseName=database, Name=table)["Table"]
-    parameters = dict(table_input["Parameters"], metadata_location=metadata_location + ".gone")
-    glue_client.update_table(
-        DatabaseName=database,
-        TableInput={"Name": table, "TableType": "EXTERNAL_TABLE", "Parameters": parameters},
-    )
 
 
 @pytest.mark.parametrize("malformed", FLOOD_SIZES)

@@ -8,7 +8,6 @@ import pytest
 
 from service.connections.aws import glue_and_ec2
 from service.connections.sandbox import NetworkSandbox, create_network_sandbox
-from service.emulator import DEMO_CREDENTIALS, DEMO_REGION
 from service.settings import PollerSettings
 from service.telemetry import ServiceMetrics
 
@@ -16,15 +15,6 @@ _names = itertools.count()
 
 # /26: 59 free IPs, /27: 27, /28: 11 (AWS keeps 5 per subnet; so does moto)
 SIZES = {"net-a": ("10.42.0.0/26", "a"), "net-b": ("10.42.0.64/27", "b"), "net-c": ("10.42.0.96/28", "c")}
-
-
-@pytest.fixture
-def aws_env(monkeypatch, emulator):
-    """Only the standard AWS variables point at the emulator, as in production."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint)
-    monkeypatch.setenv("AWS_REGION", DEMO_REGION)
-    for key, value in DEMO_CREDENTIALS.items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture
